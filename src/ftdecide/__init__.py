@@ -1,0 +1,40 @@
+"""ftdecide: should we fine-tune, and what will it cost?
+
+This module is the public API plugin authors import. Everything here is
+stable; anything else is internal and may change.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    AuthenticationError,
+    DataError,
+    FtdecideError,
+    NotTunableError,
+    PluginError,
+    ProviderError,
+    UnknownModelError,
+    UsageError,
+)
+from .plugins import hookimpl
+from .providers import Completion, Message, ModelInfo, Provider, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "Completion",
+    "DataError",
+    "FtdecideError",
+    "Message",
+    "ModelInfo",
+    "NotTunableError",
+    "PluginError",
+    "Provider",
+    "ProviderError",
+    "UnknownModelError",
+    "Usage",
+    "UsageError",
+    "__version__",
+    "hookimpl",
+]
