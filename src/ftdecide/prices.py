@@ -247,6 +247,8 @@ class Catalog:
                     return info
                 raise UnknownModelError(spec, self.closest(spec))
         matches = [m for m in self._models.values() if spec == m.id or spec in m.aliases]
+        if len(matches) > 1:
+            matches = self._prefer(matches, spec)
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -255,6 +257,13 @@ class Catalog:
                 hint="name one: " + ", ".join(sorted(m.key for m in matches)),
             )
         raise UnknownModelError(spec, self.closest(spec))
+
+    def _prefer(self, matches: list[ModelInfo], spec: str) -> list[ModelInfo]:
+        """Narrow an ambiguous bare id: the model's maker over resellers, then id over alias."""
+        makers = [m for m in matches if getattr(self.providers[m.provider], "bare_ids", True)]
+        matches = makers or matches
+        exact = [m for m in matches if m.id == spec]
+        return exact or matches
 
     def closest(self, spec: str, n: int = 3) -> list[str]:
         names: dict[str, str] = {}

@@ -125,6 +125,10 @@ class Provider:
     """
 
     name: ClassVar[str] = ""
+    bare_ids: ClassVar[bool] = True
+    """Whether a bare model id (no ``provider/``) may resolve to this provider
+    when another provider offers the same id. A reseller of another maker's
+    models (Azure OpenAI) sets False, so ``gpt-4o-mini`` means the maker's."""
 
     def catalog(self) -> Sequence[ModelInfo]:
         """The models this provider offers, with prices and limits."""

@@ -1,0 +1,5 @@
+"""``python -m ftdecide``: the same as the ``ftdecide`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""Shared fixtures: every test runs with its own user folders and no plugins
+unless it asks for them, so what happens to be installed never leaks in."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftdecide.plugins import Registry, set_registry
+
+SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY",
+              "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION", "FTDECIDE_PRICES")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTDECIDE_CONFIG_DIR", str(tmp_path / "user-config"))
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "")
+    for name in SECRET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    previous = set_registry(None)
+    yield
+    set_registry(previous)
+
+
+@pytest.fixture
+def first_party(monkeypatch):
+    """Load the first-party openai and azure plugins through their entry points."""
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "openai,azure")
+    registry = Registry()
+    set_registry(registry)
+    return registry
