@@ -18,7 +18,7 @@ dominated by scheduling: measured 9x slower than a plain loop on 2 cores
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import os
 import threading
@@ -106,12 +106,9 @@ def _load_ranks(name: str) -> dict[bytes, int]:
             f"the bundled encoding file {name}.tiktoken is corrupt (sha256 mismatch)",
             hint="reinstall ftdecide: pip install --force-reinstall ftdecide",
         )
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
+    decode = binascii.a2b_base64  # base64.b64decode's per-call checks cost ~1 s here
+    return {decode(token): int(rank)
+            for token, rank in (line.split() for line in data.splitlines() if line)}
 
 
 @lru_cache(maxsize=None)
@@ -172,7 +169,16 @@ def submit_examples(
         mine: list[int] = []
         for message in messages:
             overhead += TOKENS_PER_MESSAGE
-            is_assistant = message.get("role") == "assistant"
+            role = message.get("role")
+            content = message.get("content")
+            if len(message) == 2 and type(role) is str and type(content) is str:
+                # the common shape, {"role", "content"}: no per-key loop
+                if role == "assistant":
+                    mine.append(len(texts) + 1)
+                texts.append(role)
+                texts.append(content)
+                continue
+            is_assistant = role == "assistant"
             for key, value in message.items():
                 if key == "weight":
                     continue
