@@ -238,3 +238,73 @@ def test_real_subprocess_with_empty_home_and_no_tiktoken_cache(tmp_path):
     out = subprocess.run(cmd + ["validate", str(tmp_path / "missing.jsonl")], capture_output=True,
                          text=True, env=env, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "missing.jsonl" in out.stderr
+
+
+PLANTED = {
+    # category: a line that has exactly that problem (and nothing else)
+    "data_type": '["not", "an", "object"]',
+    "missing_messages_list": '{"conversation": []}',
+    "message_missing_key": '{"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]}',
+    "message_unrecognized_key": '{"messages": [{"role": "user", "content": "q", "mood": "x"}, '
+                                '{"role": "assistant", "content": "a"}]}',
+    "unrecognized_role": '{"messages": [{"role": "robot", "content": "q"}, '
+                         '{"role": "assistant", "content": "a"}]}',
+    "missing_content": '{"messages": [{"role": "user", "content": ""}, '
+                       '{"role": "assistant", "content": "a"}]}',
+    "example_missing_assistant_message": '{"messages": [{"role": "user", "content": "q"}]}',
+    "invalid_json": '{"messages": [',
+    "invalid_weight": '{"messages": [{"role": "user", "content": "q", "weight": 1}, '
+                      '{"role": "assistant", "content": "a"}]}',
+}
+
+
+def _good(i):
+    return json.dumps({"messages": [{"role": "system", "content": "Answer."},
+                                    {"role": "user", "content": f"question number {i}"},
+                                    {"role": "assistant", "content": f"answer {i}"}]})
+
+
+def test_validate_planted_errors_reports_exactly_those_lines(tmp_path):
+    lines, expected = [], {}
+    for i in range(60):
+        lines.append(_good(i))
+    for category, bad in PLANTED.items():
+        lines.insert(3 + 5 * len(expected), bad)
+        expected[category] = None
+    raw = "\n".join(lines).encode() + b"\n"
+    # one line that is not UTF-8
+    raw += b'{"messages": [{"role": "user", "content": "caf\xe9"}]}\n'
+    f = tmp_path / "planted.jsonl"
+    f.write_bytes(raw)
+    text_lines = raw.split(b"\n")
+    for category, bad in PLANTED.items():
+        expected[category] = [text_lines.index(bad.encode()) + 1]
+    expected["encoding_error"] = [len(text_lines) - 1]
+    result = run("validate", str(f), "--json")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert report["errors"] == expected
+    assert report["valid"] is False and report["examples"] == 60
+    human = run("validate", str(f))
+    assert human.exit_code == 2 and "INVALID" in human.stdout
+    assert "invalid_weight at line" in human.stdout and "→" in human.stdout
+
+
+def test_validate_valid_file_warns_duplicates_and_over_limit(first_party, tmp_path):
+    lines = [_good(i) for i in range(60)]
+    lines[10] = lines[4]  # line 11 repeats line 5
+    lines[20] = json.dumps({"messages": [{"role": "user", "content": "word " * 17000},
+                                         {"role": "assistant", "content": "ok"}]})
+    f = tmp_path / "train.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    result = run("validate", str(f), "--model", "gpt-3.5-turbo-0125", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["valid"] is True and report["errors"] == {}
+    assert report["warnings"]["duplicate_example"] == [11]
+    assert report["warnings"]["over_token_limit"] == [21]
+    assert report["warnings"]["missing_system_message"] == [21]
+    human = run("validate", str(f), "--model", "gpt-3.5-turbo-0125")
+    assert human.exit_code == 0
+    assert "duplicate_example at line 11" in human.stdout
+    assert "over_token_limit at line 21" in human.stdout

@@ -400,9 +400,19 @@ def ask(prompt: str, model: str, system: str | None, temperature: float | None,
          f"{result['latency_s']:.2f} s, {money(result['cost_usd'])}]")
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings (a plugin that failed to load ...) as one line for a person, not a source dump."""
+    _err(f"Warning: {message}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning expected errors into messages and exit codes."""
+    import warnings
+
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="ftdecide", standalone_mode=False)
     except click.exceptions.Abort:

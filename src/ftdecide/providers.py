@@ -122,6 +122,7 @@ class Provider:
     Optional, for fine-tuning (a provider that has them says so through
     :meth:`can_tune`): ``prepare(dataset)``, ``start(spec)``, ``status(job)``,
     ``cancel(job)``; for hosts that bill per hour, ``deploy``/``undeploy``.
+    Their exact types are fixed by the issues that first use them (``tune``).
     """
 
     name: ClassVar[str] = ""
@@ -160,6 +161,13 @@ class Provider:
         raise NotImplementedError
 
     def cancel(self, job: Any) -> Any:  # pragma: no cover - optional
+        raise NotImplementedError
+
+    def deploy(self, model: str, **options: Any) -> Any:  # pragma: no cover - optional
+        """Make a fine-tuned model servable where the host bills per hour (Azure)."""
+        raise NotImplementedError
+
+    def undeploy(self, deployment: Any) -> Any:  # pragma: no cover - optional
         raise NotImplementedError
 
     def can_tune(self) -> bool:
