@@ -17,7 +17,17 @@ from .errors import (
     UsageError,
 )
 from .plugins import hookimpl
-from .providers import Completion, Message, ModelInfo, Provider, Usage
+from .providers import (
+    Completion,
+    JobState,
+    Message,
+    ModelInfo,
+    ProgressCallback,
+    Provider,
+    TuneRequest,
+    Usage,
+)
+from . import paths
 
 __version__ = "0.1.0"
 
@@ -26,15 +36,19 @@ __all__ = [
     "Completion",
     "DataError",
     "FtdecideError",
+    "JobState",
     "Message",
     "ModelInfo",
     "NotTunableError",
     "PluginError",
+    "ProgressCallback",
     "Provider",
     "ProviderError",
+    "TuneRequest",
     "UnknownModelError",
     "Usage",
     "UsageError",
     "__version__",
     "hookimpl",
+    "paths",
 ]

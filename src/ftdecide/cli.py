@@ -278,6 +278,236 @@ def _render_economics(econ: dict[str, Any], info: Any) -> None:
             click.echo(f"shutdown: {when} ({left:.1f} months left) {verdict}".rstrip())
 
 
+# -- tune -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("train", type=click.Path(dir_okay=False))
+@click.option("--model", "-m", required=True, help="Base model to tune (provider/model).")
+@click.option("--validation", type=click.Path(dir_okay=False), help="Validation set.")
+@click.option("--epochs", type=click.IntRange(1, 100), help="Epochs (default: the provider's).")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True),
+              help="Learning rate (hf).")
+@click.option("--batch-size", type=click.IntRange(1), help="Batch size per device.")
+@click.option("--lora-r", type=click.IntRange(1), help="LoRA rank (hf).")
+@click.option("--max-length", type=click.IntRange(8), help="Truncate examples to this many "
+              "tokens (hf; default: from the data).")
+@click.option("--seed", type=int, help="Random seed.")
+@click.option("--processes", type=click.IntRange(1), default=1, show_default=True,
+              help="Data-parallel processes under torchrun (hf).")
+@click.option("--merge", is_flag=True, help="Also write a merged model (hf).")
+@click.option("--yes", "-y", is_flag=True, help="Start without asking for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_prices_option
+def tune(train: str, model: str, validation: str | None, epochs: int | None,
+         learning_rate: float | None, batch_size: int | None, lora_r: int | None,
+         max_length: int | None, seed: int | None, processes: int, merge: bool, yes: bool,
+         as_json: bool, price_files: tuple[str, ...]) -> None:
+    """Fine-tune a model on a training set, after validating it and showing the cost.
+
+    The job is recorded in the local job store before anything starts;
+    Ctrl-C on a local job leaves a checkpoint that `ftdecide jobs resume ID`
+    continues from. The tuned model is then usable as `--model` everywhere.
+
+    \b
+    Example:
+      ftdecide tune train.jsonl --model hf/smollm2-135m --yes
+    """
+    from . import tune as tuning
+    from .store import Store
+
+    hyper = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+             "lora_r": lora_r, "max_length": max_length, "seed": seed}
+    options: dict[str, Any] = {"processes": processes} if processes > 1 else {}
+    if merge:
+        options["merge"] = True
+    catalog = _catalog(price_files)
+    p = tuning.plan(catalog, model, train, validation_path=validation, hyperparameters=hyper,
+                    options=options)
+    _render_tune_estimate(p.estimate)
+    if not yes:
+        if not sys.stdin.isatty():
+            from .errors import UsageError
+
+            raise UsageError("not starting a fine-tuning job without confirmation",
+                             hint="add --yes to start it non-interactively")
+        if not click.confirm("Start fine-tuning?", default=False, err=True):
+            _err("Not started.")
+            sys.exit(1)
+    store = Store()
+    bar = _JobProgress()
+    try:
+        record = tuning.start(p, store, progress=bar.update)
+    finally:
+        bar.close()
+    _finish_job(record, as_json)
+
+
+@cli.group()
+def jobs() -> None:
+    """Fine-tuning jobs in the local job store: list, show, resume.
+
+    \b
+    Example:
+      ftdecide jobs list
+    """
+
+
+@jobs.command("list")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+def jobs_list(limit: int, as_json: bool) -> None:
+    """List recent jobs, newest first.
+
+    \b
+    Example:
+      ftdecide jobs list --json
+    """
+    from .render import table
+    from .store import Store
+    from .tune import summary
+
+    records = Store().jobs(limit)
+    if as_json:
+        _echo_json([summary(r) for r in records])
+        return
+    if not records:
+        click.echo("no jobs yet: start one with `ftdecide tune`")
+        return
+    click.echo(table(["job", "status", "base model", "tuned model", "created"], [
+        [r.id, r.status, f"{r.provider}/{r.model}",
+         f"{r.provider}/{r.fine_tuned_model}" if r.fine_tuned_model else "-", r.created_at]
+        for r in records]))
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+def jobs_show(job_id: str, as_json: bool) -> None:
+    """Show one job: status, settings, loss curve, cost.
+
+    \b
+    Example:
+      ftdecide jobs show ft-20261128-a1b2c3
+    """
+    from .store import Store
+    from .tune import summary
+
+    record = Store().get_job(job_id)
+    if as_json:
+        _echo_json(summary(record))
+        return
+    _render_job(summary(record))
+
+
+@jobs.command("resume")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_prices_option
+def jobs_resume(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> None:
+    """Continue an interrupted local job from its last checkpoint.
+
+    \b
+    Example:
+      ftdecide jobs resume ft-20261128-a1b2c3
+    """
+    from . import tune as tuning
+    from .store import Store
+
+    bar = _JobProgress()
+    try:
+        record = tuning.resume(Store(), _catalog(price_files), job_id, progress=bar.update)
+    finally:
+        bar.close()
+    _finish_job(record, as_json)
+
+
+class _JobProgress:
+    """A progress bar on stderr fed by a provider's JobState updates."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.pos = 0
+
+    def update(self, state: Any) -> None:
+        if not state.total_steps:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=state.total_steps, label="training",
+                                         file=sys.stderr, show_pos=True,
+                                         item_show_func=lambda x: x)
+            self.bar.__enter__()
+        step = state.step or 0
+        loss = next((row.get("train_loss") for row in reversed(state.loss_curve)
+                     if row.get("train_loss") is not None), None)
+        self.bar.update(max(0, step - self.pos),
+                        current_item=f"loss {loss:.3f}" if loss is not None else None)
+        self.pos = max(self.pos, step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _finish_job(record: Any, as_json: bool) -> None:
+    from .tune import summary
+
+    data = summary(record)
+    if as_json:
+        _echo_json(data)
+    else:
+        _render_job(data)
+    if record.status == "interrupted":
+        _err(f"Interrupted: the job keeps its checkpoint. Continue with: "
+             f"ftdecide jobs resume {record.id}")
+        sys.exit(130)
+    if record.status == "failed":
+        _err(f"Error: job {record.id} failed: {record.error}")
+        sys.exit(3)
+
+
+def _render_tune_estimate(estimate: dict[str, Any]) -> None:
+    """The cost shown before confirmation (stderr: stdout is for the result)."""
+    from .render import money, number, table
+
+    _err(f"{estimate['model']}: {estimate['examples']:,} examples, "
+         f"{estimate['tokens']['total']:,} tokens, {estimate['epochs']} epoch(s) "
+         f"({estimate['epochs_source']})")
+    if estimate.get("training_cost_usd") is not None:
+        _err(f"estimated training cost: {money(estimate['training_cost_usd'])} "
+             f"({number(estimate['billed_tokens'])} billed tokens)")
+    hardware = (estimate.get("hardware") or {}).get("classes") or []
+    if hardware:
+        _err(table(["hardware", "tokens/s", "hours", "$/hour", "cost"], [
+            [h["hardware"], number(h.get("tokens_per_s")), f"{h['hours']:.2f}",
+             money(h.get("usd_per_hour"), 2), money(h.get("cost_usd"))] for h in hardware]))
+
+
+def _render_job(data: dict[str, Any]) -> None:
+    from .render import money, number
+
+    click.echo(f"job {data['job_id']}: {data['status']}")
+    click.echo(f"  base model:  {data['base_model']}")
+    if data["model"]:
+        click.echo(f"  tuned model: {data['model']}  (use it as --model {data['model']})")
+    if data["step"] is not None:
+        click.echo(f"  steps:       {data['step']} / {data['total_steps']}")
+    curve = data["loss_curve"]
+    train_losses = [r["train_loss"] for r in curve if r.get("train_loss") is not None]
+    if train_losses:
+        click.echo(f"  train loss:  {train_losses[0]:.3f} → {train_losses[-1]:.3f}")
+    valid = [r["valid_loss"] for r in curve if r.get("valid_loss") is not None]
+    if valid:
+        click.echo(f"  valid loss:  {valid[0]:.3f} → {valid[-1]:.3f}")
+    if data["wall_s"] is not None:
+        click.echo(f"  wall time:   {data['wall_s']:.0f} s, {number(data['tokens_per_s'])} "
+                   "tokens/s")
+    if data["actual_cost_usd"] is not None:
+        click.echo(f"  cost:        {money(data['actual_cost_usd'])}")
+    click.echo(f"  run folder:  {data['run_dir']}")
+    if data["error"]:
+        click.echo(f"  error:       {data['error']}")
+
+
 # -- prices -----------------------------------------------------------------------------
 @cli.command()
 @click.option("--provider", "-p", help="Only this provider's models.")

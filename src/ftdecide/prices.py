@@ -45,18 +45,11 @@ _DATE_FIELDS = {"shutdown", "as_of"}
 _STR_FIELDS = {"encoding", "source", "notes", "id", "provider"}
 
 
-def user_config_dir() -> Path:
-    """Where the user's ftdecide settings live (``FTDECIDE_CONFIG_DIR`` overrides)."""
-    override = os.environ.get("FTDECIDE_CONFIG_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("ftdecide", appauthor=False))
-
-
 def user_price_file() -> Path:
-    return user_config_dir() / "prices.yaml"
+    """The user's own price file, applied before ``--prices`` files."""
+    from .paths import config_dir
+
+    return config_dir() / "prices.yaml"
 
 
 def _read_structured(path: Path) -> Any:

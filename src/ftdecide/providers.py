@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 Message = Mapping[str, Any]
 """One chat message: ``{"role": ..., "content": ...}`` as in OpenAI chat JSONL."""
@@ -113,6 +113,58 @@ class ModelInfo:
 ModelInfo.FIELDS = tuple(f.name for f in dataclasses.fields(ModelInfo))
 
 
+@dataclass(frozen=True)
+class TuneRequest:
+    """What ``ftdecide tune`` asks a provider to do; built by the core.
+
+    The core has already validated the data (``train_path`` is chat JSONL),
+    recorded the job in the store under ``job_id`` and created ``run_dir``,
+    a folder the provider owns for this job (uploads' ids, logs,
+    checkpoints, adapters). ``hyperparameters`` holds only what the user set
+    (``epochs``, ``learning_rate``, ``batch_size``, ``lora_r``,
+    ``max_length``, ``seed`` ...); the provider applies its own defaults and
+    reports what it used in :attr:`JobState.hyperparameters`.
+    """
+
+    job_id: str
+    model: str
+    train_path: str
+    run_dir: str
+    validation_path: str | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobState:
+    """A fine-tuning job as the provider sees it, after ``start``/``resume``/``status``.
+
+    ``status`` is one of ``queued``, ``running``, ``interrupted`` (stopped
+    with a checkpoint to resume from), ``succeeded``, ``failed``,
+    ``cancelled``. ``fine_tuned_model`` is the id to use as
+    ``provider/<id>`` once it succeeded. ``loss_curve`` rows are
+    ``{"step": int, "train_loss": float, "valid_loss": float?}``.
+    """
+
+    status: str
+    fine_tuned_model: str | None = None
+    provider_job_id: str | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    loss_curve: list[dict[str, Any]] = field(default_factory=list)
+    trained_tokens: int | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+ProgressCallback = Callable[[JobState], None]
+"""Called by a provider while a job runs (each logged step), for progress bars."""
+
+
 class Provider:
     """Base class of every provider; subclass it in a plugin.
 
@@ -150,14 +202,37 @@ class Provider:
                 return info
         return None
 
+    def complete_batch(self, batch: Sequence[Sequence[Message]], *, model: str,
+                       **params: Any) -> list[Completion]:
+        """Many completions; providers with a faster way (batched generation,
+        a batch API) override it. Results are in the order of ``batch``."""
+        return [self.complete(messages, model=model, **params) for messages in batch]
+
     # -- optional fine-tuning capability ------------------------------------
+    runs_locally: ClassVar[bool] = False
+    """True when ``start`` trains in this process and returns when done
+    (hf); False when it submits a job to a service and returns (openai)."""
+
     def prepare(self, dataset: Any) -> Any:  # pragma: no cover - optional
         raise NotImplementedError
 
-    def start(self, spec: Any) -> Any:  # pragma: no cover - optional
+    def estimate_training(self, model: str, *, stats: Mapping[str, Any],
+                          hyperparameters: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Provider-specific training estimate (e.g. GPU hours per hardware
+        class for open weights) from ``validate``'s stats; None = token pricing."""
+        return None
+
+    def start(self, request: TuneRequest, *,
+              progress: ProgressCallback | None = None) -> JobState:  # pragma: no cover
+        """Start fine-tuning; see :attr:`runs_locally` for when it returns."""
         raise NotImplementedError
 
-    def status(self, job: Any) -> Any:  # pragma: no cover - optional
+    def resume(self, request: TuneRequest, *,
+               progress: ProgressCallback | None = None) -> JobState:  # pragma: no cover
+        """Continue an ``interrupted`` job from its last checkpoint in ``run_dir``."""
+        raise NotImplementedError
+
+    def status(self, job: Any) -> JobState:  # pragma: no cover - optional
         raise NotImplementedError
 
     def cancel(self, job: Any) -> Any:  # pragma: no cover - optional

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test runs with its own user folders and no plugins
+"""Shared fixtures for tests/ and plugins/*/tests: every test runs with its own user folders and no plugins
 unless it asks for them, so what happens to be installed never leaks in."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ SECRET_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY",
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("FTDECIDE_CONFIG_DIR", str(tmp_path / "user-config"))
+    monkeypatch.setenv("FTDECIDE_DATA_DIR", str(tmp_path / "user-data"))
+    monkeypatch.setenv("FTDECIDE_CACHE_DIR", str(tmp_path / "user-cache"))
     monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "")
     for name in SECRET_ENV:
         monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,59 @@
+import sqlite3
+
+import pytest
+
+from ftdecide import store as store_mod
+from ftdecide.errors import UsageError
+from ftdecide.store import Store
+
+
+def make(store, **over):
+    args = dict(provider="hf", model="smollm2-135m", train_path="/data/t.jsonl",
+                train_sha256="ab" * 32, validation_path=None, run_dir="/runs/x")
+    args.update(over)
+    return store.create_job(**args)
+
+
+def test_create_get_update_roundtrip(tmp_path):
+    s = Store(tmp_path / "db.sqlite")
+    job = make(s, hyperparameters={"epochs": 2}, estimate={"training_cost_usd": 0.5})
+    assert job.status == "created" and job.id.startswith("ft-")
+    assert job.hyperparameters == {"epochs": 2}
+    job = s.update_job(job.id, status="running", result={"step": 3})
+    assert s.get_job(job.id).result == {"step": 3}
+    s.update_job(job.id, status="succeeded", fine_tuned_model=job.id)
+    assert s.get_job(job.id).fine_tuned_model == job.id
+    assert [j.id for j in s.jobs()] == [job.id]
+
+
+def test_survives_reopen_and_migrations_run_once(tmp_path):
+    path = tmp_path / "db.sqlite"
+    job = make(Store(path))
+    s2 = Store(path)
+    assert s2.get_job(job.id).model == "smollm2-135m"
+    names = [r[0] for r in s2.db.execute("SELECT name FROM _migrations")]
+    assert names == list(store_mod.iter_migrations())
+
+
+def test_unknown_job_and_bad_status(tmp_path):
+    s = Store(tmp_path / "db.sqlite")
+    with pytest.raises(UsageError, match="no job 'nope'"):
+        s.get_job("nope")
+    job = make(s)
+    with pytest.raises(ValueError, match="unknown job status"):
+        s.update_job(job.id, status="exploded")
+    with pytest.raises(ValueError, match="cannot update"):
+        s.update_job(job.id, train_path="/elsewhere")
+
+
+def test_corrupt_store_is_a_clear_error(tmp_path):
+    path = tmp_path / "db.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(UsageError, match="cannot be opened"):
+        Store(path)
+
+
+def test_default_location_is_the_data_dir(tmp_path):
+    s = Store()
+    assert s.path == tmp_path / "user-data" / "ftdecide.db"
+    assert isinstance(s.db, sqlite3.Connection)

@@ -1,0 +1,162 @@
+"""The tune orchestration with a local provider that really writes checkpoints.
+
+The trainer here counts steps into files instead of training a network (the
+hf plugin's tests train real models); what is tested is the core's promise:
+validate and estimate first, record the job before starting, keep an
+interrupted job resumable from its checkpoint, never lose a finished result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import ftdecide
+from ftdecide import tune as tuning
+from ftdecide.cli import cli
+from ftdecide.errors import DataError, NotTunableError
+from ftdecide.examples import example_path
+from ftdecide.plugins import Registry, set_registry
+from ftdecide.prices import load_catalog
+from ftdecide.store import Store
+from ftdecide.testing import FakeProvider
+
+TRAIN = example_path("triage", "train")
+
+
+class StepTrainer(FakeProvider):
+    """Tunes `fake-tunable` by counting steps; stops after `stop_after` like Ctrl-C."""
+
+    runs_locally = True
+    total = 10
+
+    def __init__(self):
+        super().__init__()
+        self.stop_after: int | None = None
+        self.starts: list[int] = []
+
+    def start(self, request, *, progress=None):
+        return self._run(request, progress, first=0)
+
+    def resume(self, request, *, progress=None):
+        ckpt = json.loads((Path(request.run_dir) / "checkpoint.json").read_text())
+        return self._run(request, progress, first=ckpt["step"])
+
+    def _run(self, request, progress, first):
+        self.starts.append(first)
+        curve = []
+        for step in range(first + 1, self.total + 1):
+            curve.append({"step": step, "train_loss": 1.0 / step})
+            state = ftdecide.JobState(status="running", step=step, total_steps=self.total,
+                                      loss_curve=list(curve))
+            if progress:
+                progress(state)
+            if self.stop_after is not None and step == self.stop_after:
+                (Path(request.run_dir) / "checkpoint.json").write_text(json.dumps({"step": step}))
+                return ftdecide.JobState(status="interrupted", step=step, total_steps=self.total,
+                                         loss_curve=curve)
+        return ftdecide.JobState(status="succeeded", fine_tuned_model=request.job_id,
+                                 step=self.total, total_steps=self.total, loss_curve=curve,
+                                 metrics={"wall_s": 1.5, "tokens_per_s": 100.0})
+
+
+class TrainerPlugin:
+    def __init__(self, provider):
+        self.provider = provider
+
+    @ftdecide.hookimpl
+    def register_providers(self, register):
+        register(self.provider)
+
+
+@pytest.fixture
+def trainer():
+    provider = StepTrainer()
+    reg = Registry(load_entry_points=False)
+    reg.add_plugin(TrainerPlugin(provider), name="fake")
+    set_registry(reg)
+    return provider
+
+
+def test_plan_validates_and_estimates_without_side_effects(trainer, tmp_path):
+    p = tuning.plan(load_catalog(), "fake/fake-tunable", str(TRAIN))
+    assert p.estimate["examples"] == 400 and p.estimate["training_cost_usd"] > 0
+    assert not (tmp_path / "user-data").exists()
+
+
+def test_untunable_and_invalid_data_refused_before_anything(trainer, tmp_path):
+    with pytest.raises(NotTunableError, match="cannot be fine-tuned"):
+        tuning.plan(load_catalog(), "fake/fake-small", str(TRAIN))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": []}\n' * 20)
+    with pytest.raises(DataError, match="missing_messages_list"):
+        tuning.plan(load_catalog(), "fake/fake-tunable", str(bad))
+
+
+def test_start_records_job_and_result(trainer):
+    store = Store()
+    seen = []
+    record = tuning.start(tuning.plan(load_catalog(), "fake/fake-tunable", str(TRAIN)), store,
+                          progress=seen.append)
+    assert record.status == "succeeded" and record.fine_tuned_model == record.id
+    assert len(seen) == 10
+    run_dir = Path(record.run_dir)
+    assert (run_dir / "train.jsonl").read_text() == TRAIN.read_text()
+    data = tuning.summary(store.get_job(record.id))
+    assert data["model"] == f"fake/{record.id}" and data["wall_s"] == 1.5
+    assert [r["step"] for r in data["loss_curve"]] == list(range(1, 11))
+
+
+def test_interrupted_job_resumes_from_checkpoint(trainer):
+    store = Store()
+    trainer.stop_after = 4
+    record = tuning.start(tuning.plan(load_catalog(), "fake/fake-tunable", str(TRAIN)), store)
+    assert record.status == "interrupted" and record.result["step"] == 4
+    trainer.stop_after = None
+    record = tuning.resume(store, load_catalog(), record.id)
+    assert record.status == "succeeded"
+    assert trainer.starts == [0, 4]
+    with pytest.raises(ftdecide.UsageError, match="already succeeded"):
+        tuning.resume(store, load_catalog(), record.id)
+
+
+def test_cli_tune_needs_yes_without_a_terminal(trainer, capsys, monkeypatch):
+    from ftdecide.cli import main
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(SystemExit) as info:
+        main(["tune", str(TRAIN), "--model", "fake/fake-tunable"])
+    assert info.value.code == 2 and "add --yes" in capsys.readouterr().err
+    assert Store().jobs() == []  # nothing recorded, nothing started
+
+
+def test_cli_tune_yes_json_and_jobs_commands(trainer):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["tune", str(TRAIN), "--model", "fake/fake-tunable", "--yes",
+                                 "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["status"] == "succeeded" and out["model"] == f"fake/{out['job_id']}"
+    assert out["estimate"]["examples"] == 400 and out["loss_curve"]
+    listed = json.loads(runner.invoke(cli, ["jobs", "list", "--json"]).stdout)
+    assert [j["job_id"] for j in listed] == [out["job_id"]]
+    shown = runner.invoke(cli, ["jobs", "show", out["job_id"]])
+    assert shown.exit_code == 0 and "succeeded" in shown.stdout and "tuned model" in shown.stdout
+
+
+def test_cli_interrupted_exit_130_then_resume(trainer, capsys):
+    from ftdecide.cli import main
+
+    trainer.stop_after = 3
+    with pytest.raises(SystemExit) as info:
+        main(["tune", str(TRAIN), "--model", "fake/fake-tunable", "--yes", "--json"])
+    out, err = capsys.readouterr()
+    assert info.value.code == 130 and "ftdecide jobs resume" in err
+    job_id = json.loads(out)["job_id"]
+    trainer.stop_after = None
+    main(["jobs", "resume", job_id, "--json"])
+    out, _ = capsys.readouterr()
+    assert json.loads(out)["status"] == "succeeded" and trainer.starts == [0, 3]
