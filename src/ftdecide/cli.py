@@ -203,6 +203,10 @@ def estimate(file: str, model: str, epochs: int | None, tier: str | None,
         if bar is not None:
             bar.render_finish()
     result = est.training_estimate(report, info, epochs=epochs, tier=tier)
+    hardware = est.hardware_estimate(catalog.providers[info.provider], info, report,
+                                     {"epochs": epochs})
+    if hardware is not None:
+        result["hardware"] = hardware
     if requests_per_month is not None:
         result["economics"] = est.economics(
             info, train_path=file, requests_per_month=requests_per_month,
@@ -228,6 +232,9 @@ def estimate(file: str, model: str, epochs: int | None, tier: str | None,
         ["training cost", money(result["training_cost_usd"])],
     ]))
     click.echo(f"prices as of {price['as_of'] or 'unknown date'} — {price['source'] or 'no source'}")
+    if result.get("hardware"):
+        click.echo()
+        click.echo(_hardware_table(result["hardware"]))
     if result["over_limit_examples"]:
         click.echo(f"note: {result['over_limit_examples']} example(s) exceed the limit; they "
                    "would be truncated and are billed at the limit")
@@ -475,11 +482,22 @@ def _render_tune_estimate(estimate: dict[str, Any]) -> None:
     if estimate.get("training_cost_usd") is not None:
         _err(f"estimated training cost: {money(estimate['training_cost_usd'])} "
              f"({number(estimate['billed_tokens'])} billed tokens)")
-    hardware = (estimate.get("hardware") or {}).get("classes") or []
-    if hardware:
-        _err(table(["hardware", "tokens/s", "hours", "$/hour", "cost"], [
-            [h["hardware"], number(h.get("tokens_per_s")), f"{h['hours']:.2f}",
-             money(h.get("usd_per_hour"), 2), money(h.get("cost_usd"))] for h in hardware]))
+    if estimate.get("hardware"):
+        _err(_hardware_table(estimate["hardware"]))
+
+
+def _hardware_table(hardware: dict[str, Any]) -> str:
+    """Hours and cost per hardware class (open weights are priced in hardware time)."""
+    from .render import money, number, table
+
+    rows = hardware.get("classes") or []
+    text = table(["hardware", "tokens/s", "hours", "$/hour", "cost", "rate as of"], [
+        [h["hardware"], number(h.get("tokens_per_s")), f"{h['hours']:.2f}",
+         money(h.get("usd_per_hour"), 2), money(h.get("cost_usd")), h.get("as_of") or "-"]
+        for h in rows])
+    if hardware.get("training_tokens"):
+        text = f"training tokens: {number(hardware['training_tokens'])}\n" + text
+    return text
 
 
 def _render_job(data: dict[str, Any]) -> None:

@@ -84,6 +84,14 @@ def training_estimate(report: Any, info: ModelInfo, *, epochs: int | None = None
     }
 
 
+def hardware_estimate(provider: Any, info: ModelInfo, report: Any,
+                      hyperparameters: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The provider's hardware-hours estimate (open weights), or None (token-priced)."""
+    return provider.estimate_training(
+        info.id, stats={**report.stats, "examples": report.examples},
+        hyperparameters=dict(hyperparameters or {}))
+
+
 @dataclass(frozen=True)
 class PromptProfile:
     """Mean prompt and answer tokens of a dataset's examples."""

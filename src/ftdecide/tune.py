@@ -52,9 +52,7 @@ def plan(catalog: Catalog, model: str, train_path: str, *, validation_path: str 
         est.validated(validation_path, info)
     estimate: dict[str, Any] = est.training_estimate(report, info, epochs=hyper.get("epochs"),
                                                      tier=(options or {}).get("tier"))
-    hardware = provider.estimate_training(info.id, stats={**report.stats,
-                                                          "examples": report.examples},
-                                          hyperparameters=hyper)
+    hardware = est.hardware_estimate(provider, info, report, hyper)
     if hardware is not None:
         estimate["hardware"] = hardware
     return TunePlan(info=info, provider=provider, train_path=train_path,
@@ -218,7 +216,9 @@ def summary(record: JobRecord) -> dict[str, Any]:
         "step": res.get("step"),
         "total_steps": res.get("total_steps"),
         "loss_curve": res.get("loss_curve") or [],
+        "fine_tuned_model": record.fine_tuned_model,
         "trained_tokens": res.get("trained_tokens"),
+        "estimated_cost_usd": estimate.get("training_cost_usd"),
         "wall_s": metrics.get("wall_s"),
         "tokens_per_s": metrics.get("tokens_per_s"),
         "actual_cost_usd": metrics.get("actual_cost_usd"),
