@@ -11,7 +11,11 @@ against baselines measured in the same run, on the same file:
    `encode_ordinary_batch` call per 1,000 examples (tiktoken's own batch
    API with its defaults). Goal: >= 0.7x of it.
 3. peak memory (RSS) of ftdecide's path when the file grows 10x, each size in
-   a fresh process. Goal: flat.
+   a fresh process: the main process and, for a file big enough to be
+   validated on worker processes (one per core), the largest worker. Goal: flat.
+
+Timings are best-of-N wall clock; the machine must be otherwise idle for the
+ratios to mean anything (the parallel path needs the cores to itself).
 
 Files are generated (seeded) under bench/out/, which git ignores.
 """
@@ -115,14 +119,17 @@ def timed(fn, path: Path, repeat: int) -> tuple[float, int]:
     return best, result
 
 
-def peak_rss_mb(path: Path) -> float:
-    """Peak RSS of a fresh process that validates ``path`` (MB)."""
+def peak_rss_mb(path: Path) -> tuple[float, float]:
+    """Peak RSS (MB) of a fresh process that validates ``path``, and of its
+    largest worker process (0 when it used none)."""
     code = ("import resource, sys\nfrom ftdecide import data\n"
             "r = data.validate(sys.argv[1])\nassert r.valid\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+            " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                          check=True)
-    return float(out.stdout.strip())
+    main, worker = out.stdout.split()
+    return float(main), float(worker)
 
 
 def main() -> None:
@@ -135,8 +142,9 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     n = args.examples
     small = generate(OUT / f"train-{n}.jsonl", n)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"file: {small} ({small.stat().st_size / 1e6:.1f} MB, {n:,} examples), "
-          f"{os.cpu_count()} cores")
+          f"{cores} cores usable (of {os.cpu_count()})")
     from ftdecide.tokens import get_encoding
 
     get_encoding("o200k_base")  # load once, outside the timings
@@ -156,11 +164,14 @@ def main() -> None:
 
     if not args.no_memory:
         big = generate(OUT / f"train-{n * 10}.jsonl", n * 10, seed=1)
-        m1 = peak_rss_mb(small)
-        m10 = peak_rss_mb(big)
+        (m1, w1), (m10, w10) = peak_rss_mb(small), peak_rss_mb(big)
         print(f"peak RSS validating {n:,} examples: {m1:7.1f} MB; {n * 10:,} examples "
               f"({big.stat().st_size / 1e6:.0f} MB): {m10:7.1f} MB")
-        print(f"memory growth for 10x the file: {m10 / m1:5.2f}x  (goal: flat, ~1x)")
+        if w1 or w10:
+            print(f"largest worker process's peak RSS:  {w1:7.1f} MB; {' ' * len(f'{n * 10:,}')}"
+                  f"           {w10:7.1f} MB")
+        print(f"memory growth for 10x the file: {m10 / m1:5.2f}x  (goal: flat, ~1x)"
+              + (f"; worker: {w10 / w1:5.2f}x" if w1 else ""))
 
 
 if __name__ == "__main__":

@@ -538,3 +538,241 @@ def test_property_csv_body_never_raises(tmp_path: Path, body: bytes) -> None:
     for found in report.errors.values():
         assert all(2 <= n <= lines for n in found)
     assert report.examples + report.stats["invalid_records"] == report.stats["records"]
+
+
+# -- the parallel path (worker processes for big JSONL files) ------------------------------
+
+def _mixed_lines(n: int, seed: int = 0) -> list[bytes]:
+    """Valid examples with repeats far apart, long ones, and every kind of bad line."""
+    import random
+
+    rng = random.Random(seed)
+    words = "alpha beta gamma delta invoice login error refund upgrade timeout".split()
+    planted = sorted(PLANTED.values())
+    lines: list[bytes] = []
+    earlier: list[bytes] = []
+    for i in range(n):
+        roll = rng.random()
+        if roll < 0.06 and earlier:
+            lines.append(rng.choice(earlier))  # a duplicate, often in another chunk
+        elif roll < 0.08 and earlier:  # the same example, keys in another order: a duplicate too
+            obj = json.loads(rng.choice(earlier))
+            obj["messages"] = [dict(reversed(list(m.items()))) for m in obj["messages"]]
+            lines.append(json.dumps(obj).encode())
+        elif roll < 0.12:
+            lines.append(rng.choice(planted))
+        elif roll < 0.14:
+            lines.append(rng.choice([b"", b"   ", b"\t\r"]))
+        elif roll < 0.16:  # valid but not the usual shape: names, weights, no system
+            lines.append(line({"messages": [
+                {"role": "user", "content": f"u{i}", "name": "ann"},
+                {"role": "assistant", "content": f"a{i}", "weight": rng.choice([0, 1])}]}))
+        else:
+            text = " ".join(rng.choices(words, k=rng.randint(1, 120)))
+            system = "be brief" if rng.random() < 0.8 else None
+            good = line(ex(text, rng.choice(["yes", "no", f"maybe {i}"]), system=system))
+            lines.append(good)
+            earlier.append(good)
+    return lines
+
+
+def _same_reports(a: data.ValidationReport, b: data.ValidationReport) -> None:
+    assert a.to_dict() == b.to_dict()
+    assert (a.tokens_total, a.tokens_capped_total) == (b.tokens_total, b.tokens_capped_total)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_report_is_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      workers: int) -> None:
+    # Ranges of ~8 KiB: dozens of them, so duplicates, over-limit examples and
+    # bad lines fall on every side of range boundaries and on every worker.
+    monkeypatch.setattr(data, "_CHUNK_BYTES", 8 * 1024)
+    lines = _mixed_lines(3000)
+    lines[0] = b"\xef\xbb\xbf" + lines[0]
+    path = write(tmp_path / "big.jsonl", lines)
+    options: dict[str, Any] = dict(token_limit=60, batch_size=50)
+    serial_seen: list[int] = []
+    parallel_seen: list[int] = []
+    serial = data.validate(path, workers=1, progress=serial_seen.append, **options)
+    parallel = data.validate(path, workers=workers, progress=parallel_seen.append, **options)
+    _same_reports(serial, parallel)
+    warnings = parallel.warnings
+    assert len(warnings["duplicate_example"]) > 100 and len(warnings["over_token_limit"]) > 100
+    assert warnings["bom"] == [1] and set(parallel.errors) == set(PLANTED)
+    assert parallel_seen == sorted(parallel_seen) and len(parallel_seen) > 20
+    assert parallel_seen[-1] == serial_seen[-1] == path.stat().st_size
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []  # the workers are gone
+
+
+def test_parallel_prompt_completion_and_edge_files(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "_CHUNK_BYTES", 64)
+    pc = [line({"prompt": f"p{i % 7}", "completion": f"c{i}"}) for i in range(200)]
+    cases = {
+        "pc.jsonl": pc[:50] + [b"not json", line({"prompt": "p"})] + pc[50:],
+        "garbage-first.jsonl": [b"[1]", b"", b"nope"] + pc,
+        "only-garbage.jsonl": [b"[1]", b"nope", b'"x"'],
+        "blank.jsonl": [b"", b"  ", b""],
+        "no-final-newline.jsonl": good_lines(30),
+    }
+    for name, lines in cases.items():
+        path = write(tmp_path / name, lines, end=b"" if name.startswith("no-final") else b"\n")
+        _same_reports(data.validate(path, workers=1), data.validate(path, workers=2))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    _same_reports(data.validate(empty, workers=1), data.validate(empty, workers=2))
+    assert data.validate(tmp_path / "pc.jsonl", workers=2).format == "prompt-completion"
+
+
+def test_parallel_oversized_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(data, "_CHUNK_BYTES", 300)
+    lines = good_lines(5) + [line(ex("y" * 5000))] + good_lines(5, "z") + [b"x" * 3000] + good_lines(3, "w")
+    path = write(tmp_path / "t.jsonl", lines)
+    parallel = data.validate(path, workers=2, min_examples=1)
+    _same_reports(data.validate(path, workers=1, min_examples=1), parallel)
+    assert parallel.errors == {"invalid_json": [6, 12]}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_item, max_size=40), st.integers(1, 200))
+def test_property_parallel_equals_serial(tmp_path: Path, items: list[tuple[str, bytes]],
+                                         chunk: int) -> None:
+    path = tmp_path / "prop.jsonl"
+    path.write_bytes(b"\n".join(b for _, b in items))
+    original = data._CHUNK_BYTES
+    data._CHUNK_BYTES = chunk
+    try:
+        _same_reports(data.validate(path, workers=1, batch_size=3),
+                      data.validate(path, workers=2, batch_size=3))
+    finally:
+        data._CHUNK_BYTES = original
+
+
+def test_auto_parallel_only_for_big_jsonl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    original = data._validate_parallel
+
+    def spy(reader: Any, encoding: str, batch_size: int, workers: int, *rest: Any) -> None:
+        calls.append(workers)
+        original(reader, encoding, batch_size, workers, *rest)
+
+    monkeypatch.setattr(data, "_validate_parallel", spy)
+    monkeypatch.setattr(data, "_CHUNK_BYTES", 1024)
+    path = write(tmp_path / "t.jsonl", good_lines(100))
+    size = path.stat().st_size
+    data.validate(path)
+    assert calls == []  # under _PARALLEL_MIN_BYTES: in-process
+    monkeypatch.setattr(data, "_PARALLEL_MIN_BYTES", size)
+    monkeypatch.setattr(data.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(data.os, "process_cpu_count", lambda: 2, raising=False)
+    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    report = data.validate(path)
+    assert calls == [2] and report.examples == 100
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("prompt,completion\n" + "q,a\n" * 2000)
+    assert data.validate(csv_path, workers=4).examples == 2000  # CSV: always in-process
+    data.validate(path, workers=1)
+    assert calls == [2]
+    with pytest.raises(UsageError, match="workers"):
+        data.validate(path, workers=-1)
+
+
+def _failing_range(kind: str, at_chunk: int) -> Any:
+    original = data._validate_range
+
+    def fake(path: str, fmt: Any, encoding: str, batch_size: int, start: int, end: int) -> Any:
+        if start >= at_chunk * data._CHUNK_BYTES:
+            if kind == "data":
+                raise DataError("read failed: boom", path=path, line=3, hint="try again")
+            if kind == "bug":
+                raise ZeroDivisionError("a bug")
+            if kind == "unpicklable":
+                class Local(Exception):  # a local class cannot be pickled
+                    pass
+                raise Local("odd")
+            os._exit(7)  # the worker dies
+        return original(path, fmt, encoding, batch_size, start, end)
+
+    return fake
+
+
+@pytest.mark.parametrize("kind", ["data", "bug", "unpicklable", "dies"])
+def test_parallel_worker_failure_is_raised_and_leaves_no_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(data, "_CHUNK_BYTES", 2048)
+    lines = good_lines(200)
+    path = write(tmp_path / "t.jsonl", lines)
+    monkeypatch.setattr(data, "_validate_range", _failing_range(kind, at_chunk=3))
+    expected = {"data": DataError, "bug": ZeroDivisionError, "unpicklable": RuntimeError,
+                "dies": RuntimeError}[kind]
+    with pytest.raises(expected) as info:
+        data.validate(path, workers=2)
+    if kind == "data":
+        # the worker's line 3 is counted from its range's first line; the error names the file's line
+        chunks = list(data._chunks(str(path), 2048))
+        start = next(s for s, _ in chunks if s >= 3 * 2048)
+        before = path.read_bytes()[:start].count(b"\n")
+        assert info.value.line == before + 3 and info.value.hint == "try again"
+        assert str(info.value).startswith(f"{path}:{before + 3}: read failed: boom")
+    if kind == "dies":
+        assert "exit code 7" in str(info.value)
+    if kind == "unpicklable":
+        assert "Local('odd')" in str(info.value)
+    assert multiprocessing.active_children() == []
+
+
+def test_parallel_interrupt_leaves_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(data, "_CHUNK_BYTES", 2048)
+    path = write(tmp_path / "t.jsonl", good_lines(300))
+
+    def interrupt(done: int) -> None:
+        if done > 4096:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        data.validate(path, workers=2, progress=interrupt)
+    assert multiprocessing.active_children() == []
+
+
+def test_ctrl_c_in_a_real_process_leaves_no_worker(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    path = write(tmp_path / "t.jsonl", good_lines(4000))
+    script = (
+        "import multiprocessing, sys, time\n"
+        "from ftdecide import data\n"
+        "data._CHUNK_BYTES = 1024\n"
+        "def progress(done):\n"
+        "    print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+        "    time.sleep(30)  # Ctrl-C arrives while the workers exist\n"
+        "try:\n"
+        "    data.validate(sys.argv[1], workers=2, progress=progress)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    pids = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 130
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"worker {pid} outlived Ctrl-C")

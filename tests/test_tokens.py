@@ -104,3 +104,62 @@ def test_count_assistant_and_texts():
 
 def test_batched():
     assert list(tokens.batched(range(5), 2)) == [[0, 1], [2, 3], [4]]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=80) | st.sampled_from(["", "<|endoftext|>", "a<|fim_prefix|>b", "x\ud800y",
+                                               "caf\u00e9 \u4e2d\u6587  \n\n", "<|im_start|>"]),
+       st.sampled_from(["o200k_base", "cl100k_base"]))
+def test_fast_length_equals_encode_ordinary(text, name):
+    # the counting shortcut (tiktoken's buffer entry point) must count exactly
+    # what encode_ordinary gives, special-token text and lone surrogates included
+    assert tokens._length_of(name)(text) == len(tokens.get_encoding(name).encode_ordinary(text))
+
+
+def test_role_values_are_counted_without_encoding_them():
+    # a role outside the known ones is still encoded and counted as text
+    msgs = [{"role": "user", "content": "hi"}, {"role": "narrator", "content": "so"},
+            {"role": "assistant", "content": "ok"}]
+    enc = tokens.get_encoding("o200k_base")
+    assert tokens.count_messages(msgs) == cookbook_num_tokens(msgs, enc)
+
+
+def test_max_threads():
+    with pytest.raises(ValueError):
+        tokens.set_max_threads(0)
+    texts = [f"text number {i}" for i in range(tokens._PARALLEL_MIN + 10)]
+    expected = tokens.count_texts(texts)
+    tokens.release_threads()
+    tokens.set_max_threads(1)
+    try:
+        assert tokens.count_texts(texts) == expected
+        assert tokens._executor is None  # one thread: the caller's, no pool
+    finally:
+        tokens.set_max_threads(None)
+
+
+def _count_in_child(conn, texts):
+    conn.send(tokens.count_texts(texts))
+
+
+def test_forked_child_gets_a_fresh_pool():
+    # The parent's pool threads do not exist in a forked child; without the
+    # at-fork reset the child would queue work to them and wait forever.
+    import multiprocessing
+
+    texts = [f"text number {i}" for i in range(tokens._PARALLEL_MIN + 10)]
+    expected = tokens.count_texts(texts)
+    if tokens._workers() == 1:
+        pytest.skip("one core: no pool")
+    assert tokens._executor is not None
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    proc = context.Process(target=_count_in_child, args=(child, texts))
+    proc.start()
+    assert parent.poll(30), "the child hung"
+    assert parent.recv() == expected
+    proc.join(10)
+    assert proc.exitcode == 0
+    tokens.release_threads()
+    assert tokens._executor is None
+    assert tokens.count_texts(texts) == expected  # started again on demand
