@@ -220,18 +220,24 @@ def estimate(file: str, model: str, epochs: int | None, tier: str | None,
     price = result["price"]
     tok = result["tokens"]
     click.echo(f"Fine-tuning {info.key} on {file}")
-    click.echo(table(["", "value"], [
+    rows = [
         ["examples", number(result["examples"])],
         ["tokens (total)", number(tok["total"])],
         ["tokens / example (min–max)", f"{number(tok.get('min'))}–{number(tok.get('max'))}"],
-        ["per-example limit", number(result["limit"])],
-        ["epochs", f"{result['epochs']} ({result['epochs_source']})"],
-        ["billed tokens", number(result["billed_tokens"])],
-        ["training price / 1M", money(price["training_per_1m"], 2)
-         + (f" ({price['tier']})" if price["tier"] else "")],
-        ["training cost", money(result["training_cost_usd"])],
-    ]))
-    click.echo(f"prices as of {price['as_of'] or 'unknown date'} — {price['source'] or 'no source'}")
+    ]
+    if not result.get("hardware"):  # token-priced: the cookbook formula
+        rows += [
+            ["per-example limit", number(result["limit"])],
+            ["epochs", f"{result['epochs']} ({result['epochs_source']})"],
+            ["billed tokens", number(result["billed_tokens"])],
+            ["training price / 1M", money(price["training_per_1m"], 2)
+             + (f" ({price['tier']})" if price["tier"] else "")],
+            ["training cost", money(result["training_cost_usd"])],
+        ]
+    click.echo(table(["", "value"], rows))
+    if not result.get("hardware"):
+        click.echo(f"prices as of {price['as_of'] or 'unknown date'} — "
+                   f"{price['source'] or 'no source'}")
     if result.get("hardware"):
         click.echo()
         click.echo(_hardware_table(result["hardware"]))
@@ -490,14 +496,21 @@ def _hardware_table(hardware: dict[str, Any]) -> str:
     """Hours and cost per hardware class (open weights are priced in hardware time)."""
     from .render import money, number, table
 
-    rows = hardware.get("classes") or []
-    text = table(["hardware", "tokens/s", "hours", "$/hour", "cost", "rate as of"], [
-        [h["hardware"], number(h.get("tokens_per_s")), f"{h['hours']:.2f}",
-         money(h.get("usd_per_hour"), 2), money(h.get("cost_usd")), h.get("as_of") or "-"]
+    rows = list(hardware.get("hardware") or [])
+    if hardware.get("cpu_local"):
+        rows.append(hardware["cpu_local"])
+    text = table(["hardware", "epochs", "training tokens", "tokens/s", "hours", "$/hour", "cost",
+                  "throughput"], [
+        [h["hardware"], h.get("epochs"), number(h.get("training_tokens")),
+         number(h.get("tokens_per_s"), 0), f"{h['hours']:.3f}", money(h.get("usd_per_hour"), 2),
+         money(h.get("cost_usd")),
+         "measured" if str(h.get("throughput_source", "")).startswith("measured") else "estimated"]
         for h in rows])
-    if hardware.get("training_tokens"):
-        text = f"training tokens: {number(hardware['training_tokens'])}\n" + text
-    return text
+    note = (f"open weights are priced in hardware time (rates as of {hardware.get('as_of')}; "
+            f"{hardware.get('source')})")
+    if hardware.get("tokens_source"):
+        note += f"\ntokens: {hardware['tokens_source']}"
+    return text + "\n" + note
 
 
 def _render_job(data: dict[str, Any]) -> None:
