@@ -11,6 +11,19 @@ import pytest
 import ftdecide
 from ftdecide_hf_trl import HFProvider, generation, models
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Generate with one torch thread in these tests: the results are the same, and on a
+    machine other processes load, torch's default threads can make them many times slower.
+    (The library itself leaves torch's thread count alone.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 CONVERSATIONS = [
     [{"role": "user", "content": "zebra"}],
     [{"role": "user", "content": "the lion is a animal and the red apple is a fruit"}],
@@ -20,7 +33,8 @@ CONVERSATIONS = [
     [{"role": "user", "content": "kiwi kiwi kiwi kiwi kiwi kiwi kiwi kiwi"}],
     [{"role": "user", "content": "a"}],
     [{"role": "system", "content": "the sheep"}, {"role": "user", "content": "camel is a"}],
-    [{"role": "user", "content": [{"type": "text", "text": "the "}, {"type": "text", "text": "koala"}]}],
+    [{"role": "user", "content": [{"type": "text", "text": "the "},
+                                  {"type": "text", "text": "koala"}]}],
     [{"role": "user", "content": "olive ochre peach plum rust sepia taupe"}],
     [{"role": "user", "content": "Lemur? Okapi! 123"}],
     [{"role": "user", "content": ""}],

@@ -22,7 +22,8 @@ from ftdecide_hf_trl import HFProvider, models
 PLUGIN_SRC = Path(models.__file__).parent.parent
 
 
-def _run_python(code: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def _run_python(code: str, env: dict | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, env=full_env, timeout=timeout)
@@ -65,7 +66,8 @@ def test_resolve_default(spec, tmp_path):
 def test_resolve_local_folder_forms(tiny_model_dir, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    expected = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model_dir).parameters())
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    expected = sum(p.numel() for p in model.parameters())
     monkeypatch.chdir(tiny_model_dir.parent)
     monkeypatch.setenv("HOME", str(tiny_model_dir.parent))
     for spec in (str(tiny_model_dir), f"./{tiny_model_dir.name}", tiny_model_dir.name,
@@ -486,7 +488,8 @@ def test_model_info_for_each_kind(tiny_model_dir, tiny_adapter, monkeypatch):
     run = p.model_info("ft-info")
     assert run.id == "ft-info" and not run.tunable and run.output_per_1m == 0.0
     hub = p.model_info("HuggingFaceTB/SmolLM2-360M-Instruct")
-    assert hub.tunable and hub.source == "https://huggingface.co/HuggingFaceTB/SmolLM2-360M-Instruct"
+    assert hub.tunable
+    assert hub.source == "https://huggingface.co/HuggingFaceTB/SmolLM2-360M-Instruct"
     assert p.model_info("no-such-thing") is None
     with pytest.raises(ftdecide.UsageError):
         p.model_info("./no/such/folder")

@@ -8,11 +8,25 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from ftdecide.cli import cli
 from ftdecide.plugins import set_registry
 from ftdecide_hf_trl import generation, models
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Generate with one torch thread in these tests: the results are the same, and on a
+    machine other processes load, torch's default threads can make them many times slower.
+    (The library itself leaves torch's thread count alone.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_ask_through_the_cli(smollm2_cache, monkeypatch):

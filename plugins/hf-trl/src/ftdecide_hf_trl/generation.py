@@ -309,9 +309,10 @@ def _prefill(entry: models.LoadedModel, rows: list[tuple[list[int], int]],
         for (ids, _), kv in zip(rows, per_row):
             pad = width - (len(ids) - 1)
             k_row, v_row = kv[layer] if kv else (k0[:, :, :0], v0[:, :, :0])
-            if pad:
-                k_row = torch.cat([k_row.new_zeros(*k_row.shape[:2], pad, k_row.shape[3]), k_row], 2)
-                v_row = torch.cat([v_row.new_zeros(*v_row.shape[:2], pad, v_row.shape[3]), v_row], 2)
+            if pad:   # masked slots on the left, like the padding of the prompt
+                b, h, _, d = k_row.shape
+                k_row = torch.cat([k_row.new_zeros(b, h, pad, d), k_row], 2)
+                v_row = torch.cat([v_row.new_zeros(b, h, pad, v_row.shape[3]), v_row], 2)
             keys.append(k_row)
             values.append(v_row)
         layers.append((torch.cat(keys, 0), torch.cat(values, 0)))
