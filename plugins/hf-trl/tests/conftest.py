@@ -57,3 +57,16 @@ def smollm2_cache(smollm2_cache_root, monkeypatch) -> Path:
 
     monkeypatch.setenv("FTDECIDE_CACHE_DIR", str(smollm2_cache_root))
     return models.default_folder(smollm2_cache_root)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Generate with one torch thread: the results are the same, and on a machine
+    other processes load, torch's default threads can make generation many times
+    slower. (The library itself leaves torch's thread count alone.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,16 +12,8 @@ import ftdecide
 from ftdecide_hf_trl import HFProvider, generation, models
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Generate with one torch thread in these tests: the results are the same, and on a
-    machine other processes load, torch's default threads can make them many times slower.
-    (The library itself leaves torch's thread count alone.)"""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Generation tests run torch single-threaded (see conftest.one_torch_thread)."""
 
 
 CONVERSATIONS = [
