@@ -191,6 +191,11 @@ class Registry:
         self.ensure_loaded()
         return dict(self._metrics)
 
+    def metric_owner(self, name: str) -> str | None:
+        """The plugin that registered metric ``name`` (None when no plugin did)."""
+        self.ensure_loaded()
+        return self._metric_owner.get(name)
+
     def plugin_records(self) -> list[PluginRecord]:
         self.ensure_loaded()
         return [self.records[k] for k in sorted(self.records)]
