@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.client
 import json
 import socket
 import sys
@@ -15,11 +18,15 @@ import ftdecide
 from ftdecide.plugins import Registry
 from ftdecide.prices import Catalog
 from ftdecide.testing import (
+    ARM_DEPLOYMENT_PATH,
+    AZURE_RESULT_COLUMNS,
+    OPENAI_RESULT_COLUMNS,
     FakePlugin,
     FakeProvider,
     OpenAICompatibleServer,
     Reply,
     fake_plugin,
+    openai_server,  # noqa: F401 - the fixture, imported as plugin authors do
 )
 from ftdecide.tokens import count_messages, count_texts
 
@@ -262,3 +269,229 @@ def test_separate_fake_plugins_have_separate_providers():
     registry = Registry(load_entry_points=False)
     registry.add_plugin(own)
     assert registry.provider("fake") is own.provider is not fake_plugin.provider
+
+
+# -- stateful routes: files, fine-tuning jobs, batches, ARM (driven through the real SDK) ----
+
+TRAIN_LINES = [{"messages": [{"role": "user", "content": f"q{i}"},
+                             {"role": "assistant", "content": f"a{i}"}]} for i in range(20)]
+TRAIN_BYTES = "".join(json.dumps(x) + "\n" for x in TRAIN_LINES).encode()
+
+
+@pytest.fixture
+def sdk(server):
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0, timeout=5)
+
+
+@pytest.fixture
+def azure_sdk(server):
+    openai = pytest.importorskip("openai")
+    return openai.AzureOpenAI(azure_endpoint=server.url, api_key="az-test",
+                              api_version="2024-10-21", max_retries=0, timeout=5)
+
+
+def run_job(client, server, **create):
+    uploaded = client.files.create(file=("train.jsonl", TRAIN_BYTES), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18",
+                                         training_file=uploaded.id, **create)
+    seen = [job.status]
+    while job.status not in ("succeeded", "failed", "cancelled"):
+        job = client.fine_tuning.jobs.retrieve(job.id)
+        seen.append(job.status)
+    return job, seen
+
+
+def test_files_upload_list_retrieve_content_delete(server, sdk):
+    uploaded = sdk.files.create(file=("train.jsonl", TRAIN_BYTES), purpose="fine-tune")
+    assert uploaded.id.startswith("file-") and uploaded.bytes == len(TRAIN_BYTES)
+    assert uploaded.filename == "train.jsonl" and uploaded.purpose == "fine-tune"
+    [recorded] = server.calls("POST", "/v1/files")
+    assert recorded.form["purpose"] == "fine-tune"
+    assert recorded.form["file"]["sha256"] == hashlib.sha256(TRAIN_BYTES).hexdigest()
+    assert [f.id for f in sdk.files.list(purpose="fine-tune")] == [uploaded.id]
+    assert sdk.files.list(purpose="batch").data == []
+    assert sdk.files.retrieve(uploaded.id).bytes == len(TRAIN_BYTES)
+    assert sdk.files.content(uploaded.id).read() == TRAIN_BYTES
+    assert sdk.files.delete(uploaded.id).deleted
+    openai = pytest.importorskip("openai")
+    with pytest.raises(openai.NotFoundError):
+        sdk.files.retrieve(uploaded.id)
+
+
+def test_upload_of_invalid_jsonl_is_refused(sdk):
+    openai = pytest.importorskip("openai")
+    with pytest.raises(openai.BadRequestError, match="line 2"):
+        sdk.files.create(file=("t.jsonl", b'{"a": 1}\nnot json\n'), purpose="fine-tune")
+
+
+def test_job_advances_per_poll_and_finishes_with_model_tokens_and_result_file(server, sdk):
+    from ftdecide.tokens import count_examples
+
+    job, seen = run_job(sdk, server, suffix="triage", metadata={"ftdecide_job_id": "ft-1"},
+                        method={"type": "supervised",
+                                "supervised": {"hyperparameters": {"n_epochs": 2,
+                                                                   "batch_size": 4}}})
+    assert seen == ["validating_files", "validating_files", "queued", "running", "running",
+                    "running", "succeeded"]
+    assert job.fine_tuned_model.startswith("ft:gpt-4o-mini-2024-07-18:ftdecide-test:triage:")
+    tokens = sum(count_examples([x["messages"] for x in TRAIN_LINES]))
+    assert job.trained_tokens == tokens * 2
+    assert job.hyperparameters.n_epochs == 2 and job.metadata == {"ftdecide_job_id": "ft-1"}
+    events = sdk.fine_tuning.jobs.list_events(job.id, limit=100).data
+    metrics = [e.data for e in events if e.type == "metrics"]
+    assert [m["step"] for m in metrics] == list(range(10, 0, -1))  # newest first
+    assert all(m["total_steps"] == 10 and m["train_loss"] > 0 for m in metrics)
+    assert [c.step_number for c in sdk.fine_tuning.jobs.checkpoints.list(job.id)] == [10, 5]
+    [result_id] = job.result_files
+    text = base64.b64decode(sdk.files.content(result_id).read()).decode()
+    assert text.splitlines()[0] == ",".join(OPENAI_RESULT_COLUMNS)
+    assert len(text.splitlines()) == 11
+    assert sdk.models.list().data[-1].id == job.fine_tuned_model
+    chat = sdk.chat.completions.create(model=job.fine_tuned_model,
+                                       messages=[{"role": "user", "content": "hi"}])
+    assert chat.choices[0].message.content == "hi"
+
+
+def test_unknown_fine_tuned_model_is_404(sdk):
+    openai = pytest.importorskip("openai")
+    with pytest.raises(openai.NotFoundError):
+        sdk.chat.completions.create(model="ft:gpt-4o-mini-2024-07-18:x::y",
+                                    messages=[{"role": "user", "content": "hi"}])
+
+
+def test_job_list_filters_by_metadata_and_pages(server, sdk):
+    uploaded = sdk.files.create(file=("t.jsonl", TRAIN_BYTES), purpose="fine-tune")
+    ids = [sdk.fine_tuning.jobs.create(model="m", training_file=uploaded.id,
+                                       metadata={"ftdecide_job_id": f"j{i}"}).id
+           for i in range(3)]
+    assert [j.id for j in sdk.fine_tuning.jobs.list(metadata={"ftdecide_job_id": "j1"})] \
+        == [ids[1]]
+    page = sdk.fine_tuning.jobs.list(limit=2)
+    assert [j.id for j in page.data] == ids[::-1][:2] and page.has_more
+    assert [j.id for j in sdk.fine_tuning.jobs.list(after=ids[1])] == [ids[0]]
+
+
+def test_job_failure_cancel_hold_and_bad_requests(server, sdk):
+    openai = pytest.importorskip("openai")
+    server.job_error = {"code": "invalid_training_file", "message": "Too few examples."}
+    job, seen = run_job(sdk, server)
+    assert seen[-1] == "failed" and job.error.message == "Too few examples."
+    server.job_error = None
+    server.hold_jobs = True
+    uploaded = sdk.files.create(file=("t.jsonl", TRAIN_BYTES), purpose="fine-tune")
+    job = sdk.fine_tuning.jobs.create(model="m", training_file=uploaded.id)
+    for _ in range(10):
+        assert sdk.fine_tuning.jobs.retrieve(job.id).status == "validating_files"
+    assert sdk.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+    with pytest.raises(openai.BadRequestError, match="cancelled"):
+        sdk.fine_tuning.jobs.cancel(job.id)
+    with pytest.raises(openai.BadRequestError, match="training_file"):
+        sdk.fine_tuning.jobs.create(model="m", training_file="file-nope")
+    with pytest.raises(openai.BadRequestError, match="suffix"):
+        sdk.fine_tuning.jobs.create(model="m", training_file=uploaded.id, suffix="x" * 65)
+    with pytest.raises(openai.NotFoundError):
+        sdk.fine_tuning.jobs.retrieve("ftjob-nope")
+
+
+def test_azure_shapes(server, azure_sdk):
+    openai = pytest.importorskip("openai")
+    with pytest.raises(openai.BadRequestError, match="BOM"):
+        azure_sdk.files.create(file=("t.jsonl", b"\xef\xbb\xbf" + TRAIN_BYTES),
+                               purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError, match="suffix"):
+        run_job(azure_sdk, server, suffix="s" * 19)
+    job, _ = run_job(azure_sdk, server, suffix="triage",
+                     extra_body={"trainingType": "developerTier"})
+    assert all(r.query.get("api-version") == "2024-10-21" for r in server.requests
+               if r.path.startswith("/openai/"))
+    assert {r.auth for r in server.requests} == {"api-key"}
+    assert job.status == "succeeded" and server.jobs[job.id]["trainingType"] == "developerTier"
+    assert job.fine_tuned_model.startswith("gpt-4o-mini-2024-07-18.ft-")
+    assert job.fine_tuned_model.endswith("-triage")
+    header = azure_sdk.files.content(job.result_files[0]).read().decode().splitlines()[0]
+    assert header == ",".join(AZURE_RESULT_COLUMNS)
+
+
+def test_batches_answer_every_line_through_the_responder(server, sdk):
+    lines = [{"custom_id": f"c{i}", "method": "POST", "url": "/v1/chat/completions",
+              "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"x{i}"}]}}
+             for i in range(3)]
+    lines.append({"custom_id": "bad", "method": "POST", "url": "/v1/chat/completions",
+                  "body": {"model": "gpt-4o-mini", "messages": []}})
+    source = sdk.files.create(file=("b.jsonl", "".join(json.dumps(x) + "\n" for x in lines)
+                                    .encode()), purpose="batch")
+    batch = sdk.batches.create(input_file_id=source.id, endpoint="/v1/chat/completions",
+                               completion_window="24h", metadata={"k": "v"})
+    statuses = [batch.status]
+    while batch.status != "completed":
+        batch = sdk.batches.retrieve(batch.id)
+        statuses.append(batch.status)
+    assert statuses == ["validating", "validating", "in_progress", "finalizing", "completed"]
+    assert (batch.request_counts.total, batch.request_counts.completed,
+            batch.request_counts.failed) == (4, 3, 1)
+    out = [json.loads(x) for x in sdk.files.content(batch.output_file_id).read().splitlines()]
+    assert {o["custom_id"]: o["response"]["body"]["choices"][0]["message"]["content"]
+            for o in out} == {"c0": "x0", "c1": "x1", "c2": "x2"}
+    [err] = [json.loads(x) for x in sdk.files.content(batch.error_file_id).read().splitlines()]
+    assert err["custom_id"] == "bad" and err["response"]["status_code"] == 400
+    assert [b.id for b in sdk.batches.list()] == [batch.id]
+
+
+def test_fail_next_filters_by_method_and_path(server):
+    server.fail_next(429, times=2, method="POST", headers={"Retry-After": "0"})
+    assert call(server.base_url + "/models")[0] == 200  # a GET is not counted
+    url = server.base_url + "/chat/completions"
+    ok = {"model": "m", "messages": MESSAGES}
+    assert [call(url, ok)[0] for _ in range(3)] == [429, 429, 200]
+    server.fail_next(500, path="/v1/fine_tuning/jobs/{job_id}")
+    assert call(server.base_url + "/models")[0] == 200
+    assert call(server.base_url + "/fine_tuning/jobs/ftjob-x")[0] == 500
+
+
+def test_drop_next_after_handling_leaves_the_effect(server):
+    server.drop_next(method="POST", path="/v1/chat/completions")
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        call(server.base_url + "/chat/completions", {"model": "m", "messages": MESSAGES})
+    assert len(server.calls("POST", "/v1/chat/completions")) == 1
+    assert call(server.base_url + "/chat/completions",
+                {"model": "m", "messages": MESSAGES})[0] == 200
+
+
+def test_delay_after_handling_times_out_but_the_job_exists(server, sdk):
+    openai = pytest.importorskip("openai")
+    uploaded = sdk.files.create(file=("t.jsonl", TRAIN_BYTES), purpose="fine-tune")
+    server.delay_next(2.0, method="POST", path="/v1/fine_tuning/jobs", handled=True)
+    with pytest.raises(openai.APITimeoutError):
+        sdk.with_options(timeout=0.3).fine_tuning.jobs.create(model="m",
+                                                              training_file=uploaded.id)
+    assert len(server.jobs) == 1
+
+
+def test_arm_deployment_lifecycle(server):
+    path = ARM_DEPLOYMENT_PATH.format(subscription="sub", resource_group="rg", account="acct",
+                                      name="dep1")
+    url = server.url + path + "?api-version=2024-10-01"
+    bearer = {"Authorization": "Bearer arm-token"}
+    body = {"sku": {"name": "standard", "capacity": 1},
+            "properties": {"model": {"format": "OpenAI", "name": "nope", "version": "1"}}}
+    assert call(url, body, method="PUT")[0] == 401
+    assert call(server.url + path, body, method="PUT", headers=bearer)[0] == 400  # no api-version
+    status, _, err = call(url, body, method="PUT", headers=bearer)
+    assert status == 400 and err["error"]["code"] == "DeploymentModelNotSupported"
+    server.jobs["ftjob-x"] = {"fine_tuned_model": "gpt-4o-mini-2024-07-18.ft-abc"}
+    body["properties"]["model"]["name"] = "gpt-4o-mini-2024-07-18.ft-abc"
+    status, _, created = call(url, body, method="PUT", headers=bearer)
+    assert status == 201 and created["properties"]["provisioningState"] == "Creating"
+    chat = server.url + "/openai/deployments/dep1/chat/completions?api-version=2024-10-21"
+    assert call(chat, {"messages": MESSAGES})[0] == 404  # not provisioned yet
+    states = [call(url, headers=bearer)[2]["properties"]["provisioningState"] for _ in range(2)]
+    assert states == ["Creating", "Succeeded"]
+    assert call(chat, {"messages": MESSAGES})[0] == 200
+    assert call(url, method="DELETE", headers=bearer)[0] == 202
+    assert call(url, headers=bearer)[0] == 404 and "dep1" not in server.deployments
+
+
+def test_openai_server_fixture_is_importable(openai_server):
+    assert isinstance(openai_server, OpenAICompatibleServer)
+    assert call(openai_server.base_url + "/models")[0] == 200
