@@ -18,6 +18,7 @@ from .errors import (
 )
 from .plugins import hookimpl
 from .providers import (
+    BatchResult,
     Completion,
     JobState,
     Message,
@@ -25,6 +26,7 @@ from .providers import (
     ProgressCallback,
     Provider,
     TuneRequest,
+    UploadLog,
     Usage,
 )
 from . import paths
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
+    "BatchResult",
     "Completion",
     "DataError",
     "FtdecideError",
@@ -46,6 +49,7 @@ __all__ = [
     "ProviderError",
     "TuneRequest",
     "UnknownModelError",
+    "UploadLog",
     "Usage",
     "UsageError",
     "__version__",

@@ -299,43 +299,71 @@ def _render_economics(econ: dict[str, Any], info: Any) -> None:
 @click.option("--epochs", type=click.IntRange(1, 100), help="Epochs (default: the provider's).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True),
               help="Learning rate (hf).")
-@click.option("--batch-size", type=click.IntRange(1), help="Batch size per device.")
+@click.option("--lr-multiplier", "learning_rate_multiplier",
+              type=click.FloatRange(0, min_open=True),
+              help="Learning-rate multiplier (openai, azure).")
+@click.option("--batch-size", type=click.IntRange(1), help="Batch size (per device for hf).")
 @click.option("--lora-r", type=click.IntRange(1), help="LoRA rank (hf).")
 @click.option("--max-length", type=click.IntRange(8), help="Truncate examples to this many "
               "tokens (hf; default: from the data).")
 @click.option("--seed", type=int, help="Random seed.")
+@click.option("--suffix", help="Added to the fine-tuned model's name (openai ≤ 64 characters, "
+              "azure ≤ 18).")
+@click.option("--tier", help="Training tier where the provider has several (azure: global, "
+              "regional, developer).")
 @click.option("--processes", type=click.IntRange(1), default=1, show_default=True,
               help="Data-parallel processes under torchrun (hf).")
 @click.option("--merge", is_flag=True, help="Also write a merged model (hf).")
+@click.option("--max-cost", type=click.FloatRange(0), metavar="USD",
+              help="Refuse to start when the estimated training cost is above this.")
+@click.option("--base-url", help="OpenAI-compatible server for the openai provider "
+              "(sets OPENAI_BASE_URL for this command).")
+@click.option("--no-wait", is_flag=True, help="Return once a remote job is created; follow it "
+              "later with `ftdecide jobs wait ID`.")
 @click.option("--yes", "-y", is_flag=True, help="Start without asking for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @_prices_option
 def tune(train: str, model: str, validation: str | None, epochs: int | None,
-         learning_rate: float | None, batch_size: int | None, lora_r: int | None,
-         max_length: int | None, seed: int | None, processes: int, merge: bool, yes: bool,
+         learning_rate: float | None, learning_rate_multiplier: float | None,
+         batch_size: int | None, lora_r: int | None, max_length: int | None, seed: int | None,
+         suffix: str | None, tier: str | None, processes: int, merge: bool,
+         max_cost: float | None, base_url: str | None, no_wait: bool, yes: bool,
          as_json: bool, price_files: tuple[str, ...]) -> None:
     """Fine-tune a model on a training set, after validating it and showing the cost.
 
-    The job is recorded in the local job store before anything starts;
-    Ctrl-C on a local job leaves a checkpoint that `ftdecide jobs resume ID`
-    continues from. The tuned model is then usable as `--model` everywhere.
+    Nothing is uploaded or trained before the data is valid, the estimate is
+    shown and confirmed (--yes without a terminal), and the job is in the
+    local job store. A local job (hf) trains here; Ctrl-C leaves a checkpoint
+    that `ftdecide jobs resume ID` continues from. A remote job (openai,
+    azure) is polled until it ends; Ctrl-C or a lost connection leaves it
+    running and `ftdecide jobs wait ID` follows it again. The tuned model is
+    then usable as `--model` everywhere.
 
     \b
-    Example:
+    Examples:
       ftdecide tune train.jsonl --model hf/smollm2-135m --yes
+      ftdecide tune train.jsonl --model openai/gpt-4o-mini-2024-07-18 --suffix triage --max-cost 5
+      ftdecide tune train.jsonl --model azure/gpt-4o-mini --tier developer --yes
     """
     from . import tune as tuning
     from .store import Store
 
-    hyper = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+    if base_url:
+        os.environ["OPENAI_BASE_URL"] = base_url
+    hyper = {"epochs": epochs, "learning_rate": learning_rate,
+             "learning_rate_multiplier": learning_rate_multiplier, "batch_size": batch_size,
              "lora_r": lora_r, "max_length": max_length, "seed": seed}
     options: dict[str, Any] = {"processes": processes} if processes > 1 else {}
     if merge:
         options["merge"] = True
+    options.update({k: v for k, v in (("suffix", suffix), ("tier", tier)) if v is not None})
     catalog = _catalog(price_files)
     p = tuning.plan(catalog, model, train, validation_path=validation, hyperparameters=hyper,
                     options=options)
     _render_tune_estimate(p.estimate)
+    for warning in p.warnings:
+        _err(f"Warning: {warning}")
+    tuning.check_budget(p, max_cost)
     if not yes:
         if not sys.stdin.isatty():
             from .errors import UsageError
@@ -347,55 +375,86 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
             sys.exit(1)
     store = Store()
     bar = _JobProgress()
+
+    def submitted(record: Any) -> None:
+        _err(f"Job {record.id} created on {record.provider} (provider job "
+             f"{record.provider_job_id}). Follow it any time with: ftdecide jobs wait {record.id}")
+
     try:
-        record = tuning.start(p, store, progress=bar.update)
+        record = tuning.start(p, store, progress=bar.update, wait=not no_wait,
+                              on_submitted=submitted)
+    except tuning.JobDetached as detached:
+        bar.close()
+        _detached(detached, store, as_json)
     finally:
         bar.close()
-    _finish_job(record, as_json)
+    _finish_job(record, as_json, store)
 
 
 @cli.group()
 def jobs() -> None:
-    """Fine-tuning jobs in the local job store: list, show, resume.
+    """Fine-tuning jobs: the local job store and the providers' side of them.
 
     \b
     Example:
       ftdecide jobs list
+      ftdecide jobs wait ft-20261128-a1b2c3
     """
 
 
 @jobs.command("list")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--refresh", is_flag=True, help="Ask the provider about remote jobs that have "
+              "not ended.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
-def jobs_list(limit: int, as_json: bool) -> None:
+@_prices_option
+def jobs_list(limit: int, refresh: bool, as_json: bool, price_files: tuple[str, ...]) -> None:
     """List recent jobs, newest first.
 
     \b
     Example:
-      ftdecide jobs list --json
+      ftdecide jobs list --refresh --json
     """
-    from .render import table
+    from .render import money, table
     from .store import Store
     from .tune import summary
 
-    records = Store().jobs(limit)
+    store = Store()
+    records = store.jobs(limit)
+    if refresh:
+        catalog = _catalog(price_files)
+        records = [_refreshed(store, catalog, r) for r in records]
+    data = [summary(r, store.deployments(r.id)) for r in records]
     if as_json:
-        _echo_json([summary(r) for r in records])
+        _echo_json(data)
         return
     if not records:
         click.echo("no jobs yet: start one with `ftdecide tune`")
         return
-    click.echo(table(["job", "status", "base model", "tuned model", "created"], [
-        [r.id, r.status, f"{r.provider}/{r.model}",
-         f"{r.provider}/{r.fine_tuned_model}" if r.fine_tuned_model else "-", r.created_at]
-        for r in records]))
+    click.echo(table(["job", "status", "base model", "tuned model", "cost", "created"], [
+        [d["job_id"], d["status"], d["base_model"], d["model"] or "-",
+         money(d["total_cost_usd"]), d["created_at"]] for d in data]))
+
+
+def _refreshed(store: Any, catalog: Any, record: Any) -> Any:
+    """The job after one status call; the stored state (with a warning) if the call fails."""
+    from . import tune as tuning
+
+    try:
+        return tuning.refresh(store, catalog, record.id)
+    except FtdecideError as exc:
+        _err(f"Warning: could not refresh {record.id} from {record.provider}: {exc.message}")
+        return record
 
 
 @jobs.command("show")
 @click.argument("job_id")
+@click.option("--refresh/--no-refresh", default=True, show_default=True,
+              help="Ask the provider first when a remote job has not ended.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
-def jobs_show(job_id: str, as_json: bool) -> None:
-    """Show one job: status, settings, loss curve, cost.
+@_prices_option
+def jobs_show(job_id: str, refresh: bool, as_json: bool, price_files: tuple[str, ...]) -> None:
+    """Show one job: status, settings, loss curve, cost (training and hosting).
 
     \b
     Example:
@@ -404,11 +463,170 @@ def jobs_show(job_id: str, as_json: bool) -> None:
     from .store import Store
     from .tune import summary
 
-    record = Store().get_job(job_id)
+    store = Store()
+    record = store.get_job(job_id)
+    if refresh and record.status not in ("succeeded", "failed", "cancelled"):
+        record = _refreshed(store, _catalog(price_files), record)
+    data = summary(record, store.deployments(job_id))
     if as_json:
-        _echo_json(summary(record))
+        _echo_json(data)
         return
-    _render_job(summary(record))
+    _render_job(data)
+
+
+@jobs.command("wait")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_prices_option
+def jobs_wait(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> None:
+    """Follow a job until it ends (after Ctrl-C, a kill, --no-wait or a lost connection).
+
+    A remote job is polled at the provider; a job whose creation was cut
+    short is looked up there rather than created again.
+
+    \b
+    Example:
+      ftdecide jobs wait ft-20261128-a1b2c3
+    """
+    from . import tune as tuning
+    from .store import Store
+
+    store = Store()
+    bar = _JobProgress()
+    try:
+        record = tuning.wait(store, _catalog(price_files), job_id, progress=bar.update)
+    except tuning.JobDetached as detached:
+        bar.close()
+        _detached(detached, store, as_json)
+    finally:
+        bar.close()
+    _finish_job(record, as_json, store)
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_prices_option
+def jobs_cancel(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> None:
+    """Cancel a job at its provider (training already billed stays billed).
+
+    \b
+    Example:
+      ftdecide jobs cancel ft-20261128-a1b2c3
+    """
+    from . import tune as tuning
+    from .store import Store
+    from .tune import summary
+
+    store = Store()
+    record = tuning.cancel(store, _catalog(price_files), job_id)
+    data = summary(record, store.deployments(job_id))
+    if as_json:
+        _echo_json(data)
+    else:
+        _render_job(data)
+
+
+@jobs.command("events")
+@click.argument("job_id")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_prices_option
+def jobs_events(job_id: str, limit: int, as_json: bool, price_files: tuple[str, ...]) -> None:
+    """A job's events, oldest first: the provider's log for a remote job, the logged
+    steps for a local one.
+
+    \b
+    Example:
+      ftdecide jobs events ft-20261128-a1b2c3 --limit 20
+    """
+    from . import tune as tuning
+    from .store import Store
+
+    found = tuning.events(Store(), _catalog(price_files), job_id, limit=limit)
+    if as_json:
+        _echo_json(found)
+        return
+    if not found:
+        click.echo("no events yet")
+    for event in found:
+        when = event.get("created_at")
+        stamp = _timestamp(when) if when is not None else "-"
+        click.echo(f"{stamp}  {event.get('level', 'info'):<5}  {event.get('message', '')}")
+
+
+def _timestamp(value: Any) -> str:
+    import datetime as _dt
+
+    if isinstance(value, (int, float)):
+        return _dt.datetime.fromtimestamp(value, _dt.timezone.utc).isoformat(timespec="seconds")
+    return str(value)
+
+
+@jobs.command("deploy")
+@click.argument("job_id")
+@click.option("--name", help="Deployment name (default: the fine-tuned model's id, cut to 64).")
+@click.option("--tier", help="Deployment tier (azure: global, regional, developer; default: "
+              "the training tier, else global).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_prices_option
+def jobs_deploy(job_id: str, name: str | None, tier: str | None, as_json: bool,
+                price_files: tuple[str, ...]) -> None:
+    """Deploy a fine-tuned model where the host bills per hour (Azure OpenAI).
+
+    Hosting accrues on the job from now until `ftdecide jobs undeploy ID`,
+    used or not; `ftdecide jobs show ID` shows it.
+
+    \b
+    Example:
+      ftdecide jobs deploy ft-20261128-a1b2c3 --tier developer
+    """
+    from . import tune as tuning
+    from .render import money
+    from .store import Store
+
+    def progress(update: dict[str, Any]) -> None:
+        _err(f"deployment {update.get('name')}: {update.get('state')}")
+
+    result = tuning.deploy(Store(), _catalog(price_files), job_id, name=name, tier=tier,
+                           progress=progress)
+    for warning in result["warnings"]:
+        _err(f"Warning: {warning}")
+    if as_json:
+        _echo_json(result)
+        return
+    rate = result["hosting_per_hour"]
+    click.echo(f"deployed {result['name']} ({result['tier']}): use it as --model "
+               f"{result['model']}")
+    click.echo(f"hosting: {money(rate, 2)}/hour from {result['deployed_at']} until "
+               f"`ftdecide jobs undeploy {job_id}`")
+
+
+@jobs.command("undeploy")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_prices_option
+def jobs_undeploy(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> None:
+    """Delete the job's deployment; hosting stops accruing.
+
+    \b
+    Example:
+      ftdecide jobs undeploy ft-20261128-a1b2c3
+    """
+    from . import tune as tuning
+    from .render import money
+    from .store import Store
+
+    def progress(update: dict[str, Any]) -> None:
+        _err(f"deployment {update.get('name')}: {update.get('state')}")
+
+    store = Store()
+    tuning.undeploy(store, _catalog(price_files), job_id, progress=progress)
+    data = tuning.summary(store.get_job(job_id), store.deployments(job_id))
+    if as_json:
+        _echo_json(data)
+        return
+    click.echo(f"undeployed; hosting accrued on {job_id}: {money(data['hosting_cost_usd'])}")
 
 
 @jobs.command("resume")
@@ -425,22 +643,32 @@ def jobs_resume(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> Non
     from . import tune as tuning
     from .store import Store
 
+    store = Store()
     bar = _JobProgress()
     try:
-        record = tuning.resume(Store(), _catalog(price_files), job_id, progress=bar.update)
+        record = tuning.resume(store, _catalog(price_files), job_id, progress=bar.update)
     finally:
         bar.close()
-    _finish_job(record, as_json)
+    _finish_job(record, as_json, store)
 
 
 class _JobProgress:
-    """A progress bar on stderr fed by a provider's JobState updates."""
+    """A progress bar on stderr fed by a provider's JobState updates.
+
+    Status changes (queued, running ...) are printed as lines; steps drive
+    the bar, labelled with the latest train loss.
+    """
 
     def __init__(self) -> None:
         self.bar: Any = None
         self.pos = 0
+        self.status: str | None = None
 
     def update(self, state: Any) -> None:
+        if state.status != self.status:
+            self.status = state.status
+            if self.bar is None:  # a line would break the bar
+                _err(f"status: {state.status}")
         if not state.total_steps:
             return
         if self.bar is None:
@@ -461,10 +689,27 @@ class _JobProgress:
             self.bar = None
 
 
-def _finish_job(record: Any, as_json: bool) -> None:
+def _detached(detached: Any, store: Any, as_json: bool) -> None:
+    """Ctrl-C while a remote job runs: it keeps running; say how to follow it; exit 130."""
     from .tune import summary
 
-    data = summary(record)
+    record = detached.record
+    if as_json:
+        _echo_json(summary(record, store.deployments(record.id)))
+    if detached.submitted:
+        _err(f"Interrupted: job {record.id} keeps running on {record.provider} "
+             f"(provider job {record.provider_job_id}). Follow it with: "
+             f"ftdecide jobs wait {record.id}")
+    else:
+        _err(f"Interrupted while creating job {record.id} on {record.provider}; if it was "
+             f"created, `ftdecide jobs wait {record.id}` finds it (nothing is created twice)")
+    sys.exit(130)
+
+
+def _finish_job(record: Any, as_json: bool, store: Any = None) -> None:
+    from .tune import summary
+
+    data = summary(record, store.deployments(record.id) if store is not None else None)
     if as_json:
         _echo_json(data)
     else:
@@ -476,6 +721,8 @@ def _finish_job(record: Any, as_json: bool) -> None:
     if record.status == "failed":
         _err(f"Error: job {record.id} failed: {record.error}")
         sys.exit(3)
+    if record.status not in ("succeeded", "cancelled"):
+        _err(f"Job {record.id} is {record.status}. Follow it with: ftdecide jobs wait {record.id}")
 
 
 def _render_tune_estimate(estimate: dict[str, Any]) -> None:
@@ -486,8 +733,10 @@ def _render_tune_estimate(estimate: dict[str, Any]) -> None:
          f"{estimate['tokens']['total']:,} tokens, {estimate['epochs']} epoch(s) "
          f"({estimate['epochs_source']})")
     if estimate.get("training_cost_usd") is not None:
+        tier = (estimate.get("price") or {}).get("tier")
         _err(f"estimated training cost: {money(estimate['training_cost_usd'])} "
-             f"({number(estimate['billed_tokens'])} billed tokens)")
+             f"({number(estimate['billed_tokens'])} billed tokens"
+             + (f", {tier} tier" if tier else "") + ")")
     if estimate.get("hardware"):
         _err(_hardware_table(estimate["hardware"]))
 
@@ -518,8 +767,13 @@ def _render_job(data: dict[str, Any]) -> None:
 
     click.echo(f"job {data['job_id']}: {data['status']}")
     click.echo(f"  base model:  {data['base_model']}")
+    if data.get("provider_job_id"):
+        click.echo(f"  provider job: {data['provider_job_id']}")
     if data["model"]:
         click.echo(f"  tuned model: {data['model']}  (use it as --model {data['model']})")
+    if data.get("deployment"):
+        click.echo(f"  deployed as: {data['deployment']}  (use it as --model "
+                   f"{data['deployment']})")
     if data["step"] is not None:
         click.echo(f"  steps:       {data['step']} / {data['total_steps']}")
     curve = data["loss_curve"]
@@ -532,8 +786,23 @@ def _render_job(data: dict[str, Any]) -> None:
     if data["wall_s"] is not None:
         click.echo(f"  wall time:   {data['wall_s']:.0f} s, {number(data['tokens_per_s'])} "
                    "tokens/s")
+    if data.get("trained_tokens") is not None:
+        click.echo(f"  trained tokens: {number(data['trained_tokens'])}")
+    if data.get("estimated_cost_usd") is not None:
+        click.echo(f"  estimated:   {money(data['estimated_cost_usd'])}")
     if data["actual_cost_usd"] is not None:
         click.echo(f"  cost:        {money(data['actual_cost_usd'])}")
+    for d in data.get("deployments") or []:
+        state = "live" if d["live"] else f"ended {d['undeployed_at'] or d['expires_at']}"
+        rate = money(d["hosting_per_hour"], 2) if d["hosting_per_hour"] is not None else "?"
+        click.echo(f"  deployment:  {d['name']} ({d['tier'] or '-'}, {rate}/h) from "
+                   f"{d['deployed_at']}, {state}: {d['hours']:.2f} h = "
+                   f"{money(d['hosting_cost_usd'])}")
+        if d["live"] and d.get("expires_at"):
+            click.echo(f"               Developer tier: Azure deletes it at {d['expires_at']}")
+    if data.get("deployments"):
+        click.echo(f"  hosting:     {money(data['hosting_cost_usd'])} accrued; total "
+                   f"{money(data['total_cost_usd'])}")
     click.echo(f"  run folder:  {data['run_dir']}")
     if data["error"]:
         click.echo(f"  error:       {data['error']}")

@@ -3,7 +3,9 @@
 A provider is one object per backend (``openai``, ``azure``, ``hf`` ...). The
 core asks it only for what it needs: ``catalog()`` for prices and limits,
 ``complete()`` for one chat completion, and, when it can fine-tune, the
-optional ``prepare``/``start``/``status``/``cancel`` methods (DESIGN.md §3).
+optional ``start``/``status``/``cancel``/``events`` methods (DESIGN.md §3);
+hosts that bill per hour add ``deploy``/``undeploy``, hosts with a batch API
+``batch_submit``/``batch_poll``.
 Values crossing the boundary are plain frozen dataclasses so that plugins and
 the core agree on them without sharing anything private.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 Message = Mapping[str, Any]
 """One chat message: ``{"role": ..., "content": ...}`` as in OpenAI chat JSONL."""
@@ -122,8 +124,14 @@ class TuneRequest:
     a folder the provider owns for this job (uploads' ids, logs,
     checkpoints, adapters). ``hyperparameters`` holds only what the user set
     (``epochs``, ``learning_rate``, ``batch_size``, ``lora_r``,
-    ``max_length``, ``seed`` ...); the provider applies its own defaults and
-    reports what it used in :attr:`JobState.hyperparameters`.
+    ``max_length``, ``seed``, ``learning_rate_multiplier`` ...); the provider
+    applies its own defaults and reports what it used in
+    :attr:`JobState.hyperparameters`. ``options`` holds settings that are not
+    hyperparameters (``suffix``, ``tier``, ``processes``, ``merge``).
+
+    ``uploads`` is the core's record of files already uploaded (an
+    :class:`UploadLog`, or ``None``): a provider that uploads the training
+    data looks there first so the same content is never uploaded twice.
     """
 
     job_id: str
@@ -133,6 +141,26 @@ class TuneRequest:
     validation_path: str | None = None
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    uploads: "UploadLog | None" = field(default=None, compare=False, repr=False)
+
+
+class UploadLog(Protocol):
+    """Where the core remembers uploaded files (the job store implements it).
+
+    ``account`` names the service the file lives on (a base URL or an Azure
+    endpoint, never a key): a file id means nothing on another account.
+    """
+
+    def find_upload(self, *, provider: str, account: str, sha256: str,
+                    purpose: str) -> str | None:
+        """The file id of content ``sha256`` uploaded before, or ``None``."""
+
+    def remember_upload(self, *, provider: str, account: str, sha256: str, purpose: str,
+                        file_id: str, filename: str, size: int) -> None:
+        """Record an upload (replacing an older record of the same content)."""
+
+    def forget_upload(self, *, provider: str, account: str, file_id: str) -> None:
+        """Drop a record whose file no longer exists on the service."""
 
 
 @dataclass
@@ -165,6 +193,33 @@ ProgressCallback = Callable[[JobState], None]
 """Called by a provider while a job runs (each logged step), for progress bars."""
 
 
+@dataclass
+class BatchResult:
+    """A provider batch (:meth:`Provider.batch_poll`) as it stands.
+
+    ``status`` is the provider's word (OpenAI: ``validating``,
+    ``in_progress``, ``finalizing``, ``completed``, ``failed``, ``expired``,
+    ``cancelling``, ``cancelled``); ``finished`` is True once nothing more
+    will come. ``done`` of ``total`` requests have an answer or an error.
+    When finished, ``completions`` and ``errors`` are keyed by the
+    ``custom_id`` given to :meth:`Provider.batch_submit`; every id is in one
+    of them (a batch that failed or expired puts the unanswered ids in
+    ``errors``). Each completion's ``cost_usd`` is at the batch price;
+    ``price_factor`` is that price over the standard one, so a caller with
+    its own price overrides can reprice from ``usage``.
+    """
+
+    batch_id: str
+    status: str
+    finished: bool
+    done: int = 0
+    total: int = 0
+    completions: dict[str, Completion] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    price_factor: float = 0.5
+    error: str | None = None
+
+
 class Provider:
     """Base class of every provider; subclass it in a plugin.
 
@@ -172,9 +227,11 @@ class Provider:
     and ``complete()``. Everything else has a sensible default.
 
     Optional, for fine-tuning (a provider that has them says so through
-    :meth:`can_tune`): ``prepare(dataset)``, ``start(spec)``, ``status(job)``,
-    ``cancel(job)``; for hosts that bill per hour, ``deploy``/``undeploy``.
-    Their exact types are fixed by the issues that first use them (``tune``).
+    :meth:`can_tune`): ``start``, and either ``resume`` (local training,
+    :attr:`runs_locally`) or ``status``/``cancel``/``events``/``find_job``
+    (a remote service the core polls); for hosts that bill per hour,
+    ``deploy``/``undeploy``; for hosts with a batch API, ``batch_submit``/
+    ``batch_poll`` (:attr:`supports_batch_api`).
     """
 
     name: ClassVar[str] = ""
@@ -232,19 +289,69 @@ class Provider:
         """Continue an ``interrupted`` job from its last checkpoint in ``run_dir``."""
         raise NotImplementedError
 
-    def status(self, job: Any) -> JobState:  # pragma: no cover - optional
+    def check_tune_options(self, model: str, *, hyperparameters: Mapping[str, Any],
+                           options: Mapping[str, Any]) -> list[str]:
+        """Refuse settings this provider cannot use (raise :class:`~ftdecide.UsageError`)
+        before anything is uploaded; return warnings to show (e.g. a tier's limits)."""
+        return []
+
+    def status(self, job: str) -> JobState:  # pragma: no cover - optional
+        """The job ``job`` (the provider's job id) as it stands now, for remote providers.
+
+        Transient failures (429, 5xx, timeouts) are retried inside with backoff
+        honouring ``Retry-After``; what is raised after that is a
+        :class:`~ftdecide.ProviderError` and the job keeps running.
+        """
         raise NotImplementedError
 
-    def cancel(self, job: Any) -> Any:  # pragma: no cover - optional
+    def find_job(self, request: TuneRequest) -> JobState | None:
+        """The provider job created for ``request`` when its id was never recorded
+        (a crash or a dropped connection during creation); ``None`` if there is none."""
+        return None
+
+    def events(self, job: str, *, limit: int = 100) -> list[dict[str, Any]]:  # pragma: no cover
+        """The job's events, oldest first: ``{"created_at", "level", "type", "message", "data"}``."""
         raise NotImplementedError
 
-    def deploy(self, model: str, **options: Any) -> Any:  # pragma: no cover - optional
-        """Make a fine-tuned model servable where the host bills per hour (Azure)."""
+    def cancel(self, job: str) -> JobState:  # pragma: no cover - optional
+        """Cancel the provider job ``job``; returns its state after the request."""
         raise NotImplementedError
 
-    def undeploy(self, deployment: Any) -> Any:  # pragma: no cover - optional
+    def deploy(self, model: str, **options: Any) -> dict[str, Any]:  # pragma: no cover
+        """Make a fine-tuned model servable where the host bills per hour (Azure).
+
+        Returns ``{"name": deployment name, "state": ..., "tier": ...,
+        "warnings": [...]}`` once provisioning finished.
+        """
+        raise NotImplementedError
+
+    def undeploy(self, deployment: str, **options: Any) -> dict[str, Any]:  # pragma: no cover
+        """Delete the deployment named ``deployment``; returns ``{"name", "state"}``."""
         raise NotImplementedError
 
     def can_tune(self) -> bool:
         """True when the subclass implements ``start`` (fine-tuning)."""
         return type(self).start is not Provider.start
+
+    def can_deploy(self) -> bool:
+        """True when the subclass implements ``deploy`` (per-hour hosting)."""
+        return type(self).deploy is not Provider.deploy
+
+    # -- optional batch API ----------------------------------------------------------------
+    supports_batch_api: ClassVar[bool] = False
+    """True when :meth:`batch_submit`/:meth:`batch_poll` send requests through the
+    provider's asynchronous batch API (cheaper, answered within hours)."""
+
+    def batch_submit(self, requests: Sequence[tuple[str, Sequence[Message]]], *, model: str,
+                     **params: Any) -> str:  # pragma: no cover - optional
+        """Send (custom_id, messages) pairs as one provider batch; return the provider's batch id.
+
+        Callers record the id at once and, after a crash, call :meth:`batch_poll`
+        on it instead of submitting again.
+        """
+        raise NotImplementedError
+
+    def batch_poll(self, batch_id: str, *, model: str) -> BatchResult:  # pragma: no cover
+        """Status of a submitted batch; when finished, Completions by custom_id (cost at
+        the batch price) and errors by custom_id."""
+        raise NotImplementedError

@@ -21,6 +21,7 @@ from .errors import UsageError
 
 JOB_STATES = ("created", "validating", "queued", "running", "interrupted", "succeeded",
               "failed", "cancelled")
+"""``validating`` and ``queued`` are a remote service's stages before training starts."""
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 
 _MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
@@ -56,6 +57,38 @@ def m001_jobs(db: sqlite3.Connection) -> None:
         )
     """)
     db.execute("CREATE INDEX jobs_created ON jobs(created_at)")
+
+
+@migration
+def m002_uploads_and_deployments(db: sqlite3.Connection) -> None:
+    """Uploaded files (so the same content is never uploaded twice) and the
+    deployment periods of fine-tuned models (hosting billed by the hour)."""
+    db.execute("""
+        CREATE TABLE uploads (
+            provider TEXT NOT NULL,
+            account TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (provider, account, sha256, purpose)
+        )
+    """)
+    db.execute("""
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL REFERENCES jobs(id),
+            name TEXT NOT NULL,
+            tier TEXT,
+            hosting_per_hour REAL,
+            deployed_at TEXT NOT NULL,
+            undeployed_at TEXT,
+            details TEXT NOT NULL DEFAULT '{}'
+        )
+    """)
+    db.execute("CREATE INDEX deployments_job ON deployments(job_id)")
 
 
 _JSON_FIELDS = ("hyperparameters", "options", "estimate", "result")
@@ -186,6 +219,76 @@ class Store:
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [_record(r) for r in self.db.execute(sql)]
+
+
+    # -- uploads (the UploadLog protocol of ftdecide.providers) -------------------------
+    def find_upload(self, *, provider: str, account: str, sha256: str,
+                    purpose: str) -> str | None:
+        row = self.db.execute(
+            "SELECT file_id FROM uploads WHERE provider = ? AND account = ? AND sha256 = ? "
+            "AND purpose = ?", (provider, account, sha256, purpose)).fetchone()
+        return None if row is None else str(row[0])
+
+    def remember_upload(self, *, provider: str, account: str, sha256: str, purpose: str,
+                        file_id: str, filename: str, size: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (provider, account, sha256, purpose, file_id, filename, int(size), _now()))
+
+    def forget_upload(self, *, provider: str, account: str, file_id: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM uploads WHERE provider = ? AND account = ? AND "
+                            "file_id = ?", (provider, account, file_id))
+
+    def uploads(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM uploads ORDER BY created_at")]
+
+    # -- deployments ---------------------------------------------------------------------
+    def add_deployment(self, job_id: str, *, name: str, tier: str | None,
+                       hosting_per_hour: float | None, details: dict[str, Any] | None = None,
+                       deployed_at: str | None = None) -> dict[str, Any]:
+        """Record that ``job_id``'s model went live as deployment ``name`` (hosting starts)."""
+        self.get_job(job_id)
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO deployments (job_id, name, tier, hosting_per_hour, deployed_at, "
+                "details) VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, name, tier, hosting_per_hour, deployed_at or _now(),
+                 json.dumps(details or {}, default=str)))
+        return self._deployment(int(cur.lastrowid or 0))
+
+    def end_deployment(self, deployment_id: int, *, undeployed_at: str | None = None,
+                       note: str | None = None) -> dict[str, Any]:
+        """Record that a deployment is gone (hosting stops accruing)."""
+        current = self._deployment(deployment_id)
+        details = dict(current["details"])
+        if note:
+            details["ended"] = note
+        with self.transaction():
+            self.db.execute("UPDATE deployments SET undeployed_at = ?, details = ? WHERE id = ?",
+                            (undeployed_at or _now(), json.dumps(details, default=str),
+                             deployment_id))
+        return self._deployment(deployment_id)
+
+    def deployments(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's deployment periods, oldest first (``undeployed_at`` None = live)."""
+        rows = self.db.execute("SELECT * FROM deployments WHERE job_id = ? ORDER BY id",
+                               (job_id,))
+        return [_deployment_row(r) for r in rows]
+
+    def _deployment(self, deployment_id: int) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM deployments WHERE id = ?",
+                              (deployment_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"no deployment {deployment_id} in {self.path}")
+        return _deployment_row(row)
+
+
+def _deployment_row(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    data["details"] = json.loads(data["details"] or "{}")
+    return data
 
 
 class _Transaction:

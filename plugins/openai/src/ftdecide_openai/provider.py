@@ -9,17 +9,20 @@ Configuration (read when first needed, never at import):
   wins): an OpenAI-compatible server, e.g. ``http://localhost:8000/v1``.
   Models unknown to the catalog are then allowed and priced at 0 (self-hosted),
   unless a price file says otherwise.
+
+Fine-tuning (``ftdecide tune --model openai/...``) goes through
+:mod:`ftdecide_openai.finetune`; eval requests may go through the Batch API
+(:mod:`ftdecide_openai.batch`) at half price.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from typing import Any, Sequence
+import datetime as _dt
+from typing import Any, Mapping, Sequence
 
 import ftdecide
 
-from . import shared
+from . import batch, finetune, shared
 
 API_KEY_ENV = "OPENAI_API_KEY"
 BASE_URL_ENV = "OPENAI_BASE_URL"
@@ -27,23 +30,28 @@ BASE_URL_ENV = "OPENAI_BASE_URL"
 PLACEHOLDER_KEY = "not-needed"
 
 
-class OpenAIProvider(ftdecide.Provider):
-    """OpenAI chat completions through the official ``openai`` SDK.
+#: The last day OpenAI accepts new fine-tuning jobs from anyone (providers.md §1).
+WIND_DOWN_END = _dt.date(2027, 1, 6)
+#: Settings of ``ftdecide tune`` that only the local hf provider uses.
+HF_ONLY = {"learning_rate": "--lr (use --lr-multiplier)", "lora_r": "--lora-r",
+           "max_length": "--max-length"}
+SUFFIX_LIMIT = 64
+
+
+class OpenAIProvider(shared.SDKProvider):
+    """OpenAI through the official ``openai`` SDK: chat completions, fine-tuning, Batch API.
 
     ``timeout`` (seconds) and ``max_retries`` default to the SDK's own
     (600 s, 2 retries with exponential backoff honouring ``Retry-After``).
     """
 
     name = "openai"
+    supports_batch_api = True
 
     def __init__(self, base_url: str | None = None, *, timeout: float | None = None,
                  max_retries: int | None = None) -> None:
+        super().__init__(timeout=timeout, max_retries=max_retries)
         self._base_url = base_url
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._lock = threading.Lock()
-        self._client: Any = None
-        self._client_config: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={self.base_url!r})"
@@ -91,15 +99,78 @@ class OpenAIProvider(ftdecide.Provider):
                  **params: Any) -> ftdecide.Completion:
         """One chat completion; ``params``: temperature, top_p, max_tokens, seed
         (see :func:`ftdecide_openai.shared.chat_params` for how ``max_tokens`` is sent)."""
+        api = self._api()
+        return shared.chat_complete(api.client, messages, model=model, params=params,
+                                    service=api.service, credential=api.credential,
+                                    secrets=api.secrets)
+
+    def _api(self) -> finetune.Api:
+        """The client and how to name this service in messages."""
         client, key = self._get_client()
         base_url = self.base_url
-        service = f"the OpenAI-compatible server at {base_url}" if base_url else "OpenAI"
         placeholder = key == PLACEHOLDER_KEY
-        credential = (f"{API_KEY_ENV} (not set: a placeholder key was sent)" if placeholder
-                      else API_KEY_ENV)
-        return shared.chat_complete(client, messages, model=model, params=params,
-                                    service=service, credential=credential,
-                                    secrets=[] if placeholder else [key])
+        return finetune.Api(
+            client=client, provider=self.name,
+            service=f"the OpenAI-compatible server at {base_url}" if base_url else "OpenAI",
+            credential=(f"{API_KEY_ENV} (not set: a placeholder key was sent)" if placeholder
+                        else API_KEY_ENV),
+            account=shared.account_of(base_url or "https://api.openai.com/v1"),
+            secrets=[] if placeholder else [key],
+        )
+
+    # -- fine-tuning -----------------------------------------------------------------
+    def check_tune_options(self, model: str, *, hyperparameters: Mapping[str, Any],
+                           options: Mapping[str, Any]) -> list[str]:
+        """Refuse hf-only settings and a suffix over 64 characters; warn of the wind-down
+        and of the base model's shutdown (its fine-tunes stop with it)."""
+        used = [flag for key, flag in HF_ONLY.items() if hyperparameters.get(key) is not None]
+        used += [f"--{key}" for key in ("processes", "merge") if options.get(key)]
+        if used:
+            raise ftdecide.UsageError(f"{', '.join(used)} cannot be used with {self.name} "
+                                      "fine-tuning", hint="openai takes --epochs, --batch-size, "
+                                      "--lr-multiplier, --seed and --suffix")
+        suffix = options.get("suffix")
+        if suffix is not None and len(str(suffix)) > SUFFIX_LIMIT:
+            raise ftdecide.UsageError(f"--suffix {suffix!r} is {len(str(suffix))} characters; "
+                                      f"{self.name} allows at most {SUFFIX_LIMIT}")
+        warnings = []
+        if self.base_url is None:
+            warnings.append("OpenAI is winding down self-serve fine-tuning: no new jobs for "
+                            f"anyone after {WIND_DOWN_END.isoformat()}")
+        info = self.model_info(model)
+        if info is not None and info.shutdown is not None:
+            warnings.append(f"{info.id} shuts down on {info.shutdown.isoformat()}; its "
+                            "fine-tunes stop serving with it")
+        return warnings
+
+    def start(self, request: ftdecide.TuneRequest, *,
+              progress: ftdecide.ProgressCallback | None = None) -> ftdecide.JobState:
+        """Upload the data once and create the job (``method`` supervised, our job id in
+        ``metadata``); returns without waiting."""
+        return finetune.start(self._api(), request, model=request.model, progress=progress)
+
+    def status(self, job: str) -> ftdecide.JobState:
+        return finetune.status(self._api(), job)
+
+    def find_job(self, request: ftdecide.TuneRequest) -> ftdecide.JobState | None:
+        return finetune.find_job(self._api(), request, model=request.model)
+
+    def events(self, job: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        return finetune.events(self._api(), job, limit=limit)
+
+    def cancel(self, job: str) -> ftdecide.JobState:
+        return finetune.cancel(self._api(), job)
+
+    # -- Batch API ----------------------------------------------------------------------
+    def batch_submit(self, requests: Sequence[tuple[str, Sequence[ftdecide.Message]]], *,
+                     model: str, **params: Any) -> str:
+        """One batch of chat requests (``/v1/chat/completions``); returns the batch id."""
+        return batch.submit(self._api(), requests, model=model, params=params)
+
+    def batch_poll(self, batch_id: str, *, model: str) -> ftdecide.BatchResult:
+        """The batch now; completions at half the standard price (the catalog has no
+        batch prices; see :mod:`ftdecide_openai.batch`)."""
+        return batch.poll(self._api(), batch_id, info=self.model_info(model))
 
     def _get_client(self) -> tuple[Any, str]:
         """The SDK client for the current settings (made on first use, remade if they change).
@@ -117,21 +188,13 @@ class OpenAIProvider(ftdecide.Provider):
                     f"or set {BASE_URL_ENV} to use an OpenAI-compatible server",
                 )
             key = PLACEHOLDER_KEY
-        # Remember a digest of the key, not the key, to notice a change.
-        config = (base_url, hashlib.sha256(key.encode()).hexdigest(), self.timeout,
-                  self.max_retries)
-        with self._lock:
-            if self._client is None or self._client_config != config:
-                import openai
+        def make(kwargs: dict[str, Any]) -> Any:
+            import openai
 
-                kwargs: dict[str, Any] = {"api_key": key, "base_url": base_url}
-                if self.timeout is not None:
-                    kwargs["timeout"] = self.timeout
-                if self.max_retries is not None:
-                    kwargs["max_retries"] = self.max_retries
-                self._client = openai.OpenAI(**kwargs)
-                self._client_config = config
-            return self._client, key
+            return openai.OpenAI(api_key=key, base_url=base_url, **kwargs)
+
+        # A digest of the key, not the key, notices a change.
+        return self._cached_client((base_url, shared.digest(key)), make), key
 
 
 def fine_tune_info(model: str, base: ftdecide.ModelInfo) -> ftdecide.ModelInfo:

@@ -1,10 +1,12 @@
-"""What the OpenAI and Azure OpenAI providers share: one chat call, its result, its errors.
+"""What the OpenAI and Azure OpenAI providers share: the client cache, one chat call,
+its result, its errors, and retries that honour ``Retry-After``.
 
-``ftdecide-azure`` depends on ``ftdecide-openai`` and imports this module, so
-the request parameters, the ``Completion``/``Usage`` mapping and the mapping of
-SDK errors to ftdecide errors exist in exactly one place. The functions here
-are a stable contract between the two distributions; anything whose name
-starts with ``_`` is not.
+``ftdecide-azure`` depends on ``ftdecide-openai`` and imports this module (and
+:mod:`ftdecide_openai.finetune`, :mod:`ftdecide_openai.batch`), so the
+constructor and client cache (:class:`SDKProvider`), the request parameters,
+the ``Completion``/``Usage`` mapping and the mapping of SDK errors to ftdecide
+errors exist in exactly one place. The names here are a stable contract
+between the two distributions; anything whose name starts with ``_`` is not.
 
 The ``openai`` SDK is imported inside the functions that need it, never at
 module import, so loading the plugins (every CLI start) stays fast.
@@ -12,11 +14,14 @@ module import, so loading the plugins (every CLI start) stays fast.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
+import threading
 import time
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import ftdecide
 from ftdecide.prices import models_from_file
@@ -36,6 +41,119 @@ WIND_DOWN_HINT = (
     "OpenAI is winding down self-serve fine-tuning (no new jobs for anyone after "
     "2027-01-06); existing fine-tuned models keep serving until their base model shuts down"
 )
+
+#: Seconds of the first retry's backoff, its growth and cap (the SDK's own figures).
+INITIAL_RETRY_S, MAX_RETRY_S = 0.5, 8.0
+#: The longest ``Retry-After`` honoured as given (the SDK's limit); longer waits are capped.
+MAX_RETRY_AFTER_S = 120.0
+
+
+class SDKProvider(ftdecide.Provider):
+    """What both providers' constructors and client caches share.
+
+    ``timeout`` (seconds) and ``max_retries`` default to the SDK's own (600 s,
+    2 retries with exponential backoff honouring ``Retry-After``) for
+    completions; fine-tuning and batch calls do their own retries
+    (:func:`retrying`) so that a create call is never blindly repeated.
+    Subclasses build the client in :meth:`_make_client` from a settings tuple
+    that holds a digest of the key, never the key.
+    """
+
+    def __init__(self, *, timeout: float | None = None, max_retries: int | None = None) -> None:
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._client_config: tuple[Any, ...] | None = None
+
+    def _cached_client(self, config: tuple[Any, ...], make: Callable[[dict[str, Any]], Any]) -> Any:
+        """The client for ``config``, made on first use and remade when ``config`` changes.
+
+        ``make`` receives the SDK keyword arguments for timeout and retries.
+        """
+        config = (*config, self.timeout, self.max_retries)
+        with self._lock:
+            if self._client is None or self._client_config != config:
+                kwargs: dict[str, Any] = {}
+                if self.timeout is not None:
+                    kwargs["timeout"] = self.timeout
+                if self.max_retries is not None:
+                    kwargs["max_retries"] = self.max_retries
+                self._client = make(kwargs)
+                self._client_config = config
+            return self._client
+
+
+def digest(secret: str | None) -> str | None:
+    """A SHA-256 of ``secret``, to notice a changed key without keeping it."""
+    return hashlib.sha256(secret.encode()).hexdigest() if secret else None
+
+
+def account_of(url: str) -> str:
+    """``url`` without credentials, query or trailing slash: where files live (for the upload log)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+# -- retries ---------------------------------------------------------------------------
+
+def retry_after(exc: BaseException) -> float | None:
+    """The wait an error response asked for (``retry-after-ms`` or ``retry-after``), seconds."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            import email.utils
+
+            when = email.utils.parsedate_tz(value)
+            if when is None:
+                continue
+            seconds = email.utils.mktime_tz(when) - time.time()
+        if seconds >= 0:
+            return min(seconds, MAX_RETRY_AFTER_S)
+    return None
+
+
+def backoff(attempt: int, exc: BaseException | None = None) -> float:
+    """Seconds before retry ``attempt`` (0-based): the server's ``Retry-After`` when it gave
+    one, else ``min(0.5·2^n, 8)`` less up to 25 % jitter, as the SDK does."""
+    asked = retry_after(exc) if exc is not None else None
+    if asked is not None:
+        return asked
+    return min(INITIAL_RETRY_S * 2 ** attempt, MAX_RETRY_S) * (1 - 0.25 * random.random())
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: timeouts, dropped connections, 408, 409, 429 and 5xx."""
+    import openai
+
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(exc, openai.APIStatusError) and (status in (408, 409, 429)
+                                                       or (status or 0) >= 500)
+
+
+def is_uncertain(exc: BaseException) -> bool:
+    """The request may have taken effect: no answer (timeout, dropped connection) or a 5xx."""
+    import openai
+
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+        return True
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code or 0) >= 500
+
 
 # Reasoning models reject ``max_tokens`` and need ``max_completion_tokens``.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
