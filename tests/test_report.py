@@ -366,7 +366,9 @@ def test_partial_run_and_missing_outputs_are_shown():
     r["status"] = "partial"
     del r["items"][5]["outputs"]["finetuned"]
     r["items"][4]["outputs"]["rag"] = {"text": None, "score": None, "cached": False, "error": "HTTP 500 after 3 retries"}
+    r["items"][3]["outputs"]["zeroshot"]["score"] = "n/a"  # not a number: shown as an error, no crash
     html = render_html(r)
+    assert html.count('<li class="out error"') == 2 and html.count('<li class="out missing"') == 1
     assert "Partial run (partial)" in html and "--resume cmp-20261128-ab12cd" in html
     assert "no answer recorded" in html and "HTTP 500 after 3 retries" in html
     assert [s.get("id") for s in _svgs(html)] == ["chart-quality-cost", "chart-monthly-cost"]

@@ -136,7 +136,11 @@ def items_csv(results: Mapping[str, Any]) -> str:
         for a in arms:
             out = outputs.get(a) or {}
             score = out.get("score")
-            row += [out.get("text") or "", "" if score is None else repr(float(score))]
+            if isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score):
+                score = repr(float(score))
+            else:
+                score = ""
+            row += [out.get("text") or "", score]
         writer.writerow([_cell(c) for c in row])
     return buf.getvalue()
 

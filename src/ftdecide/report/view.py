@@ -26,10 +26,6 @@ REDACTED = "•••• (redacted)"
 RIGHT = 1 - 1e-9
 
 
-def _where(path: str) -> str:
-    return f"results.json: {path}"
-
-
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise DataError(f"{path} must be an object, got {type(value).__name__}",
@@ -89,10 +85,9 @@ def mark(output: Mapping[str, Any] | None) -> str:
         return "missing"
     if output.get("error"):
         return "error"
-    score = output.get("score")
-    if score is None or not math.isfinite(float(score)):
+    score = _num(output.get("score"))
+    if score is None:
         return "error"
-    score = float(score)
     if score >= RIGHT:
         return "right"
     if score <= 0:
