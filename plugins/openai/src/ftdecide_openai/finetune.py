@@ -329,10 +329,20 @@ def _recent_events(api: Api, job_id: str, limit: int = 100) -> list[Any]:
 
 
 def events(api: Api, job_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest ``limit`` events, oldest first, as plain dicts."""
-    page = read(api, lambda: api.raw.fine_tuning.jobs.list_events(job_id, limit=limit))
+    """The newest ``limit`` events, oldest first, as plain dicts (paged 100 at a time)."""
+    found: list[Any] = []
+    after: dict[str, str] = {}
+    while len(found) < limit:
+        size = min(100, limit - len(found))
+        page = read(api, lambda: api.raw.fine_tuning.jobs.list_events(job_id, limit=size,
+                                                                        **after))
+        data = list(getattr(page, "data", None) or [])
+        found.extend(data)
+        if not data or not getattr(page, "has_more", False):
+            break
+        after = {"after": data[-1].id}
     out = []
-    for event in reversed(list(getattr(page, "data", None) or [])):
+    for event in reversed(found[:limit]):
         out.append({"id": event.id, "created_at": event.created_at,
                     "level": getattr(event, "level", "info"),
                     "type": getattr(event, "type", None) or "message",
