@@ -930,6 +930,12 @@ def ask(prompt: str, model: str, system: str | None, temperature: float | None,
          f"{result['latency_s']:.2f} s, {money(result['cost_usd'])}]")
 
 
+from .cli_compare import compare as _compare_command, report as _report_command  # noqa: E402
+
+cli.add_command(_compare_command, "compare")
+cli.add_command(_report_command, "report")
+
+
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
     """Warnings (a plugin that failed to load ...) as one line for a person, not a source dump."""

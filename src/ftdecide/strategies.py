@@ -45,3 +45,23 @@ def few_shot(prompt: Sequence[Mapping[str, Any]],
         out.extend(turns(shot))
     out.extend(tail)
     return out
+
+
+def with_context(prompt: Sequence[Mapping[str, Any]], passages: Sequence[str]) -> Messages:
+    """RAG: the retrieved passages, numbered, before the input in the last user message.
+
+    The system message stays first and unchanged (so the model's instructions
+    read the same in every arm); the passages go into the user turn because
+    small chat models attend to it far more than to a long system message.
+    """
+    out = [dict(m) for m in prompt]
+    if not passages:
+        return out
+    context = "\n\n".join(f"[{i}] {text.strip()}" for i, text in enumerate(passages, 1))
+    for m in reversed(out):
+        if m.get("role") == "user":
+            content = m.get("content", "")
+            m["content"] = f"Context:\n{context}\n\n---\n\n{content}"
+            return out
+    out.append({"role": "user", "content": f"Context:\n{context}"})
+    return out
