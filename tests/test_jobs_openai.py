@@ -484,3 +484,24 @@ def test_no_key_in_the_store_run_folder_logs_or_json(server, small_train, tmp_pa
             assert KEY.encode() not in path.read_bytes(), path
     # and what the server recorded never holds a credential either
     assert KEY not in repr(server.requests)
+
+
+# -- complete() against any OpenAI-compatible server -------------------------------------------
+
+def test_ask_base_url_unknown_model_is_free_unless_a_price_file_says_otherwise(
+        server, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "openai")
+    set_registry(Registry())
+    code, out, err = run(capsys, "ask", "--base-url", server.base_url, "--model",
+                         "openai/llama-3-8b", "hello there", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["text"] == "hello there" and answer["cost_usd"] == 0.0
+    assert server.requests[-1].json["model"] == "llama-3-8b"
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("as_of: 2026-11-02\nmodels:\n  openai/llama-3-8b:\n    input_per_1m: 1.0\n")
+    code, out, err = run(capsys, "ask", "--base-url", server.base_url, "--model",
+                         "openai/llama-3-8b", "hello there", "--json", "--prices", prices)
+    answer = json.loads(out)
+    # the input price from the file, output still the self-hosted 0
+    assert answer["cost_usd"] == pytest.approx(answer["usage"]["input_tokens"] / 1e6)

@@ -903,10 +903,13 @@ def plugins(as_json: bool) -> None:
 @click.option("--system", "-s", help="System message.")
 @click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature.")
 @click.option("--max-tokens", type=click.IntRange(1), help="Most tokens to generate.")
+@click.option("--base-url", help="OpenAI-compatible server for the openai provider "
+              "(sets OPENAI_BASE_URL for this command).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @_prices_option
 def ask(prompt: str, model: str, system: str | None, temperature: float | None,
-        max_tokens: int | None, as_json: bool, price_files: tuple[str, ...]) -> None:
+        max_tokens: int | None, base_url: str | None, as_json: bool,
+        price_files: tuple[str, ...]) -> None:
     """Send one prompt to any provider's model: the smallest end-to-end check.
 
     Prints the answer, the tokens used, the latency and the cost.
@@ -918,6 +921,8 @@ def ask(prompt: str, model: str, system: str | None, temperature: float | None,
     from .ask import ask_once
     from .render import money
 
+    if base_url:
+        os.environ["OPENAI_BASE_URL"] = base_url
     result = ask_once(_catalog(price_files), model, prompt, system=system,
                       temperature=temperature, max_tokens=max_tokens)
     if as_json:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import DataError, UnknownModelError, UsageError
+from .errors import DataError, FtdecideError, UnknownModelError, UsageError
 from .providers import ModelInfo, Provider
 
 STALE_AFTER_DAYS = 90
@@ -208,8 +208,18 @@ class Catalog:
                 )
             key = f"{entry.provider}/{entry.id}"
             self._overrides.setdefault(key, {}).update(entry.fields)
-            base = self._models.get(key) or ModelInfo(id=entry.id, provider=entry.provider)
+            base = (self._models.get(key) or self._described(entry.provider, entry.id)
+                    or ModelInfo(id=entry.id, provider=entry.provider))
             self._models[key] = base.replace(**dict(entry.fields))
+
+    def _described(self, pname: str, model: str) -> ModelInfo | None:
+        """What provider ``pname`` says of a model outside its catalog (a self-hosted
+        model is priced 0), so an override changes only the fields it names."""
+        try:
+            info = self.providers[pname].model_info(model)
+        except FtdecideError:
+            return None
+        return None if info is None else info.replace(provider=pname)
 
     def models(self, provider: str | None = None) -> list[ModelInfo]:
         return sorted((m for m in self._models.values()
