@@ -274,6 +274,17 @@ def test_batch_dropped_create_is_found_not_repeated(provider, server):
     assert len(server.calls("POST", "/v1/batches")) == 1
 
 
+def test_the_same_requests_again_reuse_the_batch_instead_of_paying_twice(provider, server):
+    first = provider.batch_submit([("a", MESSAGES)], model="gpt-4o-mini")
+    assert provider.batch_submit([("a", MESSAGES)], model="gpt-4o-mini") == first
+    other = provider.batch_submit([("a", MESSAGES)], model="gpt-4o-mini", temperature=0.5)
+    assert other != first
+    assert len(server.calls("POST", "/v1/batches")) == 2
+    assert len(server.calls("POST", "/v1/files")) == 2
+    server.batches[first]["status"] = "expired"  # an expired batch is not reused
+    assert provider.batch_submit([("a", MESSAGES)], model="gpt-4o-mini") != first
+
+
 def test_batch_custom_ids_must_be_unique(provider, server):
     with pytest.raises(ftdecide.UsageError, match="unique"):
         provider.batch_submit([("a", MESSAGES), ("a", MESSAGES)], model="gpt-4o-mini")

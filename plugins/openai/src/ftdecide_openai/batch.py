@@ -1,11 +1,13 @@
 """The Batch API (OpenAI and Azure OpenAI): many chat completions at half price, within 24 h.
 
 :func:`submit` uploads one JSONL file of requests and creates one batch,
-each exactly once (the rules of :mod:`ftdecide_openai.finetune`: a batch
-whose creation went unanswered is found by a per-call nonce in its
-``metadata``, or by its input file, before another is created). The caller
-stores the returned batch id at once and polls it with :func:`poll`, on
-``--resume`` too, so one comparison never pays for a batch twice.
+each exactly once (the rules of :mod:`ftdecide_openai.finetune`). A batch is
+keyed by the SHA-256 of its input (in its ``metadata``; by its input file
+where metadata is not kept): submitting the same requests again within a day
+returns the batch already running or done instead of paying twice, and a
+creation that went unanswered is found the same way. The caller stores the
+returned batch id at once and polls it with :func:`poll`, on ``--resume``
+too.
 
 Prices: the catalogs carry no batch prices (``ftdecide.ModelInfo`` has no
 batch fields), so a batch completion costs half the model's standard price
@@ -15,9 +17,9 @@ cached input at half the cached price; ``BatchResult.price_factor`` is 0.5.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-import uuid
 from typing import Any, Mapping, Sequence
 
 import ftdecide
@@ -28,6 +30,10 @@ from .finetune import Api, create_once, read, upload_bytes
 PRICE_FACTOR = 0.5
 BATCH_METADATA_KEY = "ftdecide_batch"
 FINAL = ("completed", "failed", "expired", "cancelled")
+#: Batches that cannot be reused for the same requests.
+UNUSABLE = ("failed", "expired", "cancelling", "cancelled")
+#: How old a batch of the same requests may be and still be reused (its window is 24 h).
+REUSE_WITHIN_S = 24 * 3600
 
 
 def submit(api: Api, requests: Sequence[tuple[str, Sequence[ftdecide.Message]]], *, model: str,
@@ -43,26 +49,34 @@ def submit(api: Api, requests: Sequence[tuple[str, Sequence[ftdecide.Message]]],
                          "body": {"model": model, "messages": list(messages), **body_params}},
                         ensure_ascii=False) for cid, messages in requests]
     content = ("\n".join(lines) + "\n").encode("utf-8")
+    key = hashlib.sha256(content).hexdigest()[:32]
     input_file = upload_bytes(api, content, purpose="batch", prefix="ftdecide-batch")
-    nonce = uuid.uuid4().hex
-    started = time.time()
     kwargs: dict[str, Any] = {"input_file_id": input_file, "endpoint": url,
                               "completion_window": "24h"}
     if api.job_metadata:
-        kwargs["metadata"] = {BATCH_METADATA_KEY: nonce}
+        kwargs["metadata"] = {BATCH_METADATA_KEY: key}
 
     def find() -> Any:
         page = read(api, lambda: api.raw.batches.list(limit=100))
+        since = time.time() - REUSE_WITHIN_S
         for batch in getattr(page, "data", None) or []:
+            if batch.status in UNUSABLE or (batch.created_at or 0) < since:
+                continue
             meta = getattr(batch, "metadata", None) or {}
-            if api.job_metadata and meta.get(BATCH_METADATA_KEY) == nonce:
+            if api.job_metadata and meta.get(BATCH_METADATA_KEY) == key:
                 return batch
-            if (not api.job_metadata and batch.input_file_id == input_file
-                    and (batch.created_at or 0) >= started - 300):
+            if not api.job_metadata and batch.input_file_id == input_file:
                 return batch
         return None
 
-    batch = create_once(api, lambda: api.raw.batches.create(**kwargs), find, what="batch")
+    try:
+        existing = find()
+    except ftdecide.AuthenticationError:
+        raise
+    except ftdecide.ProviderError:  # a server without a batch list: nothing to reuse
+        existing = None
+    batch = existing or create_once(api, lambda: api.raw.batches.create(**kwargs), find,
+                                    what="batch")
     return str(batch.id)
 
 
