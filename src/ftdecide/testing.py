@@ -533,8 +533,11 @@ class OpenAICompatibleServer:
                 return Reply(404, error_body("Resource not found (missing api-version)",
                                              code="404"))
             try:
-                with self._lock:
-                    result = handler(self, request, match)
+                if getattr(handler, "concurrent", False):
+                    result = handler(self, request, match)  # takes the lock itself, briefly
+                else:
+                    with self._lock:
+                        result = handler(self, request, match)
             except _ClientError as exc:
                 return Reply(exc.status, error_body(str(exc), param=exc.param, code=exc.code))
             except Exception as exc:  # a bug in a handler: answer 500, like a real server
@@ -573,6 +576,8 @@ class OpenAICompatibleServer:
         if not isinstance(messages, list) or not messages:
             raise _ClientError("'messages' must be a non-empty list", "messages")
         text = self.responder(request_json)
+        with self._lock:
+            completion_id = self.next_id("chatcmpl")
         if not isinstance(text, str):
             raise TypeError(f"responder returned {type(text).__name__}, expected str")
         prompt = count_messages(messages, self.encoding)
@@ -581,7 +586,7 @@ class OpenAICompatibleServer:
             else self.cached_tokens
         cached = max(0, min(int(cached), prompt))
         return {
-            "id": self.next_id("chatcmpl"),
+            "id": completion_id,
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model or request_json.get("model") or "unknown",
@@ -690,19 +695,25 @@ def _chat_completions(server: OpenAICompatibleServer, request: RecordedRequest,
     if deployment is None and not body.get("model"):
         return Reply(400, error_body("you must provide a model parameter", param="model"))
     model = body.get("model") or deployment
-    if deployment is not None and deployment in server.deployments:
-        state = server.deployments[deployment]["properties"]["provisioningState"]
-        if state != "Succeeded":
-            return Reply(404, error_body(f"The deployment {deployment} is {state}.",
-                                         code="DeploymentNotFound"))
-    if isinstance(model, str) and model.startswith("ft:") \
-            and model not in server.fine_tuned_models():
-        return Reply(404, error_body(f"The model `{model}` does not exist or you do not have "
-                                     "access to it.", code="model_not_found"))
+    with server._lock:
+        if deployment is not None and deployment in server.deployments:
+            state = server.deployments[deployment]["properties"]["provisioningState"]
+            if state != "Succeeded":
+                return Reply(404, error_body(f"The deployment {deployment} is {state}.",
+                                             code="DeploymentNotFound"))
+        if isinstance(model, str) and model.startswith("ft:") \
+                and model not in server.fine_tuned_models():
+            return Reply(404, error_body(f"The model `{model}` does not exist or you do not "
+                                         "have access to it.", code="model_not_found"))
     try:
+        # outside the lock: a slow responder (a fixed latency in a benchmark) must not
+        # serialise concurrent requests, as a real server would not
         return Reply(200, server.chat_completion(body, model=model))
     except _ClientError as exc:
         return Reply(400, error_body(str(exc), param=exc.param))
+
+
+_chat_completions.concurrent = True  # type: ignore[attr-defined]
 
 
 def _list_models(server: OpenAICompatibleServer, request: RecordedRequest,
