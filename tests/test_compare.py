@@ -309,3 +309,19 @@ def test_sigkill_then_resume_repeats_no_answered_call(task, tmp_path):
         assert len(repeated) <= 2
         assert len(done) >= 6
         assert len(after) == 2 * N_EVAL - len(done)
+
+
+def test_batch_api_sends_one_batch_at_half_price(task, server, env, monkeypatch):
+    import ftdecide.runner
+
+    monkeypatch.setattr(ftdecide.runner, "BATCH_POLL_S", 0.01)
+    data = json.loads(compare(task, "--arms", "zeroshot,fewshot", "--batch", "--json").stdout)
+    assert chat_posts(server) == []
+    assert len(server.calls("POST", "/v1/batches")) == 1
+    assert data["arms"]["zeroshot"]["quality"]["mean"] == pytest.approx(0.5)
+    assert data["arms"]["fewshot"]["quality"]["mean"] == 1.0
+    # the same answers without --batch cost twice as much
+    direct = json.loads(compare(task, "--arms", "zeroshot,fewshot", "--no-cache", "--json").stdout)
+    for arm in ("zeroshot", "fewshot"):
+        assert data["arms"][arm]["cost_per_1k_usd"] == pytest.approx(
+            direct["arms"][arm]["cost_per_1k_usd"] / 2)

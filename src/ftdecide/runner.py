@@ -33,6 +33,7 @@ from .runstore import CallResult, RunStore
 RETRIES = 3
 BACKOFF_S = 0.5
 LOCAL_CHUNK = 16
+BATCH_POLL_S = 10.0  # between polls of a provider batch (answered within minutes to hours)
 
 
 @dataclass
@@ -268,12 +269,14 @@ class Runner:
             self._poll_batch(provider, batch["batch_id"], batch["model"], members, out)
 
     def _poll_batch(self, provider: Any, batch_id: str, model: str, members: Mapping[str, Call],
-                    out: RunOutcome, interval_s: float = 5.0) -> None:
+                    out: RunOutcome) -> None:
         while True:
             result = self._with_retries(lambda: provider.batch_poll(batch_id, model=model))
+            if self.progress is not None:
+                self.progress(f"batch {batch_id} ({result.status})", result.done, result.total)
             if getattr(result, "finished", False):
                 break
-            self.sleep(interval_s)
+            self.sleep(BATCH_POLL_S)
         errors = dict(getattr(result, "errors", {}) or {})
         for cid, completion in (getattr(result, "completions", {}) or {}).items():
             call = members.get(cid)
