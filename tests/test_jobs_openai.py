@@ -505,3 +505,20 @@ def test_ask_base_url_unknown_model_is_free_unless_a_price_file_says_otherwise(
     answer = json.loads(out)
     # the input price from the file, output still the self-hosted 0
     assert answer["cost_usd"] == pytest.approx(answer["usage"]["input_tokens"] / 1e6)
+
+
+def test_jobs_list_refresh_and_show_when_the_provider_is_unreachable(env, small_train, capsys,
+                                                                    monkeypatch):
+    server = env
+    code, out, _ = run(capsys, "tune", small_train, "--model", MODEL, "--yes", "--json",
+                       "--no-wait")
+    job_id = json.loads(out)["job_id"]
+    code, out, _ = run(capsys, "jobs", "list", "--json")
+    assert json.loads(out)[0]["status"] == "validating"  # no refresh: the stored state
+    for _ in range(3):
+        code, out, _ = run(capsys, "jobs", "list", "--refresh", "--json")
+    assert json.loads(out)[0]["status"] == "running"
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setattr("ftdecide_openai.shared.backoff", lambda attempt, exc=None: 0.0)
+    code, out, err = run(capsys, "jobs", "show", job_id)
+    assert code == 0 and "could not refresh" in err and "running" in out

@@ -160,3 +160,77 @@ def test_cli_interrupted_exit_130_then_resume(trainer, capsys):
     main(["jobs", "resume", job_id, "--json"])
     out, _ = capsys.readouterr()
     assert json.loads(out)["status"] == "succeeded" and trainer.starts == [0, 3]
+
+
+# -- remote jobs: state merging, costs, budget, hosting --------------------------------------
+
+import datetime as dt  # noqa: E402
+
+
+def remote_record(store, **estimate):
+    return store.create_job(provider="fake", model="fake-tunable", train_path="/t",
+                            train_sha256="ab", validation_path=None, run_dir="/r",
+                            estimate={"training_cost_usd": 0.3,
+                                      "price": {"training_per_1m": 3.0}, **estimate})
+
+
+def test_record_state_keeps_what_a_poll_does_not_repeat(trainer):
+    store = Store()
+    record = remote_record(store)
+    tuning.record_state(store, record.id, ftdecide.JobState(
+        status="running", provider_job_id="ftjob-1", step=2, total_steps=4,
+        loss_curve=[{"step": 1, "train_loss": 2.0}, {"step": 2, "train_loss": 1.5}]))
+    rec = tuning.record_state(store, record.id, ftdecide.JobState(
+        status="running", step=3, loss_curve=[{"step": 3, "train_loss": 1.2}]))
+    assert rec.provider_job_id == "ftjob-1" and rec.result["total_steps"] == 4
+    assert [r["step"] for r in rec.result["loss_curve"]] == [1, 2, 3]
+    rec = tuning.record_state(store, record.id, ftdecide.JobState(
+        status="succeeded", fine_tuned_model="ft:x", trained_tokens=100_000))
+    assert rec.result["actual_cost_usd"] == pytest.approx(0.3)
+    data = tuning.summary(rec)
+    assert data["actual_cost_usd"] == pytest.approx(0.3) and data["total_cost_usd"] == \
+        pytest.approx(0.3)
+    assert data["metrics"]["loss_curve"] == data["loss_curve"]
+    assert data["metrics"]["final_train_loss"] == 1.2
+
+
+def test_hardware_priced_jobs_get_no_token_cost(trainer):
+    store = Store()
+    record = remote_record(store, hardware={"hardware": []})
+    rec = tuning.record_state(store, record.id, ftdecide.JobState(status="succeeded",
+                                                                  trained_tokens=10))
+    assert "actual_cost_usd" not in rec.result
+
+
+def test_check_budget(trainer):
+    p = tuning.plan(load_catalog(), "fake/fake-tunable", str(TRAIN))
+    cost = p.estimate["training_cost_usd"]
+    tuning.check_budget(p, None)
+    tuning.check_budget(p, cost)
+    with pytest.raises(ftdecide.UsageError, match="above --max-cost"):
+        tuning.check_budget(p, cost * 0.99)
+    p.estimate["training_cost_usd"] = None
+    with pytest.raises(ftdecide.UsageError, match="unknown"):
+        tuning.check_budget(p, 100)
+
+
+def period(hours_ago, *, ended_hours_ago=None, tier="global", rate=1.7):
+    now = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
+    ended = None if ended_hours_ago is None else \
+        (now - dt.timedelta(hours=ended_hours_ago)).isoformat()
+    return now, {"name": "d", "tier": tier, "hosting_per_hour": rate, "details": {},
+                 "deployed_at": (now - dt.timedelta(hours=hours_ago)).isoformat(),
+                 "undeployed_at": ended}
+
+
+def test_hosting_accrues_per_hour_while_deployed():
+    now, live = period(3)
+    _, done = period(10, ended_hours_ago=8)
+    rows, total = tuning.hosting([live, done], now)
+    assert [r["hours"] for r in rows] == pytest.approx([3.0, 2.0])
+    assert total == pytest.approx(5 * 1.7) and rows[0]["live"] and not rows[1]["live"]
+    _, developer = period(30, tier="developer", rate=0.0)
+    [row], total = tuning.hosting([developer], now)
+    assert row["hours"] == pytest.approx(24.0) and not row["live"] and total == 0.0
+    _, unknown = period(1, rate=None)
+    assert tuning.hosting([unknown], now)[1] is None
