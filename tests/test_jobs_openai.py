@@ -22,7 +22,7 @@ from ftdecide.cli import main
 from ftdecide.examples import example_path
 from ftdecide.plugins import Registry, set_registry
 from ftdecide.store import Store
-from ftdecide.testing import OpenAICompatibleServer, openai_server  # noqa: F401 - fixture
+from ftdecide.testing import openai_server  # noqa: F401 - fixture
 
 pytest.importorskip("openai")
 pytest.importorskip("ftdecide_openai")
@@ -509,7 +509,6 @@ def test_ask_base_url_unknown_model_is_free_unless_a_price_file_says_otherwise(
 
 def test_jobs_list_refresh_and_show_when_the_provider_is_unreachable(env, small_train, capsys,
                                                                     monkeypatch):
-    server = env
     code, out, _ = run(capsys, "tune", small_train, "--model", MODEL, "--yes", "--json",
                        "--no-wait")
     job_id = json.loads(out)["job_id"]

@@ -396,7 +396,7 @@ def jobs() -> None:
     """Fine-tuning jobs: the local job store and the providers' side of them.
 
     \b
-    Example:
+    Examples:
       ftdecide jobs list
       ftdecide jobs wait ft-20261128-a1b2c3
     """
@@ -727,7 +727,7 @@ def _finish_job(record: Any, as_json: bool, store: Any = None) -> None:
 
 def _render_tune_estimate(estimate: dict[str, Any]) -> None:
     """The cost shown before confirmation (stderr: stdout is for the result)."""
-    from .render import money, number, table
+    from .render import money, number
 
     _err(f"{estimate['model']}: {estimate['examples']:,} examples, "
          f"{estimate['tokens']['total']:,} tokens, {estimate['epochs']} epoch(s) "

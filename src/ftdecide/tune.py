@@ -38,8 +38,9 @@ from .providers import JobState, ModelInfo, ProgressCallback, Provider, TuneRequ
 from .store import FINAL_STATES, JOB_STATES, JobRecord, Store
 
 POLL_INTERVAL_ENV = "FTDECIDE_POLL_INTERVAL"
-#: Remote jobs are polled after 1 s, then 1.5× longer each time, at most every 30 s.
-FIRST_POLL_S, POLL_GROWTH, MAX_POLL_S = 1.0, 1.5, 30.0
+#: Remote jobs are polled after 1 s, then 1.5× longer each time, at most every 5 s
+#: (a poll is two small GETs; FTDECIDE_POLL_INTERVAL fixes the interval).
+FIRST_POLL_S, POLL_GROWTH, MAX_POLL_S = 1.0, 1.5, 5.0
 #: Azure deletes a Developer-tier deployment after this many hours.
 DEVELOPER_TIER_HOURS = 24.0
 

@@ -17,7 +17,6 @@ from ftdecide.store import Store
 from ftdecide.testing import (
     AZURE_RESULT_COLUMNS,
     OPENAI_RESULT_COLUMNS,
-    OpenAICompatibleServer,
     openai_server,  # noqa: F401 - fixture
 )
 from ftdecide_openai import OpenAIProvider
