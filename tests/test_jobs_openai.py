@@ -521,3 +521,17 @@ def test_jobs_list_refresh_and_show_when_the_provider_is_unreachable(env, small_
     monkeypatch.setattr("ftdecide_openai.shared.backoff", lambda attempt, exc=None: 0.0)
     code, out, err = run(capsys, "jobs", "show", job_id)
     assert code == 0 and "could not refresh" in err and "running" in out
+
+
+def test_polling_that_keeps_failing_stops_with_how_to_follow_the_job(env, small_train, capsys,
+                                                                     monkeypatch):
+    server = env
+    monkeypatch.setattr("ftdecide_openai.shared.backoff", lambda attempt, exc=None: 0.0)
+    server.fail_next(503, times=50, method="GET", path=JOBS + "/{job_id}")
+    code, _, err = run(capsys, "tune", small_train, "--model", MODEL, "--yes")
+    [record] = Store().jobs()
+    assert code == 3 and "HTTP 503" in err and f"ftdecide jobs wait {record.id}" in err
+    assert record.status == "validating" and record.provider_job_id in server.jobs
+    server.reset()
+    code, out, err = run(capsys, "jobs", "wait", record.id, "--json")
+    assert code == 0 and json.loads(out)["status"] == "succeeded"

@@ -234,3 +234,15 @@ def test_hosting_accrues_per_hour_while_deployed():
     assert row["hours"] == pytest.approx(24.0) and not row["live"] and total == 0.0
     _, unknown = period(1, rate=None)
     assert tuning.hosting([unknown], now)[1] is None
+
+
+def test_the_request_carries_the_upload_log_outside_its_json_fields(trainer):
+    import dataclasses
+
+    store = Store()
+    request = ftdecide.TuneRequest(job_id="j", model="m", train_path="t", run_dir="r",
+                                   upload_log=store)
+    assert request.uploads is store
+    fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+    assert json.loads(json.dumps(fields))["job_id"] == "j"  # plugins may write it as JSON
+    assert ftdecide.TuneRequest(**fields).uploads is None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 Message = Mapping[str, Any]
@@ -129,9 +129,11 @@ class TuneRequest:
     :attr:`JobState.hyperparameters`. ``options`` holds settings that are not
     hyperparameters (``suffix``, ``tier``, ``processes``, ``merge``).
 
-    ``uploads`` is the core's record of files already uploaded (an
-    :class:`UploadLog`, or ``None``): a provider that uploads the training
-    data looks there first so the same content is never uploaded twice.
+    :attr:`uploads` is the core's record of files already uploaded (an
+    :class:`UploadLog`, given as ``upload_log=``, or ``None``): a provider
+    that uploads the training data looks there first so the same content is
+    never uploaded twice. It is not a dataclass field, so the fields stay
+    plain data that a provider may write to JSON.
     """
 
     job_id: str
@@ -141,7 +143,14 @@ class TuneRequest:
     validation_path: str | None = None
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
-    uploads: "UploadLog | None" = field(default=None, compare=False, repr=False)
+    upload_log: InitVar["UploadLog | None"] = None
+
+    def __post_init__(self, upload_log: "UploadLog | None") -> None:
+        object.__setattr__(self, "_upload_log", upload_log)
+
+    @property
+    def uploads(self) -> "UploadLog | None":
+        return getattr(self, "_upload_log", None)
 
 
 class UploadLog(Protocol):

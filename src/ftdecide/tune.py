@@ -157,7 +157,7 @@ def start(p: TunePlan, store: Store, *, progress: ProgressCallback | None = None
     request = TuneRequest(job_id=job_id, model=p.info.id, train_path=str(train),
                           validation_path=str(validation) if validation else None,
                           run_dir=str(run_dir), hyperparameters=p.hyperparameters,
-                          options=p.options, uploads=store)
+                          options=p.options, upload_log=store)
     if p.provider.runs_locally:
         return _drive(store, record, p.provider, request, progress, resume=False)
     record = _submit(store, record, p.provider, request, progress)
@@ -196,7 +196,7 @@ def _request(record: JobRecord, store: Store) -> TuneRequest:
                        train_path=str(run_dir / "train.jsonl"),
                        validation_path=str(validation) if validation.exists() else None,
                        run_dir=str(run_dir), hyperparameters=record.hyperparameters,
-                       options=record.options, uploads=store)
+                       options=record.options, upload_log=store)
 
 
 def _provider(catalog: Catalog, record: JobRecord) -> Provider:
@@ -294,7 +294,13 @@ def _poll(store: Store, provider: Provider, record: JobRecord,
     intervals = _intervals(poll_interval)
     try:
         while True:
-            state = provider.status(record.provider_job_id)
+            try:
+                state = provider.status(record.provider_job_id)
+            except FtdecideError as exc:  # retries are spent; the job itself goes on
+                exc.hint = (f"{exc.hint}; " if exc.hint else "") + (
+                    f"job {record.id} keeps running at {record.provider}: follow it with "
+                    f"`ftdecide jobs wait {record.id}`")
+                raise
             record = record_state(store, record.id, state)
             if progress is not None:
                 progress(state)

@@ -52,7 +52,7 @@ def request_(tmp_path):
     return ftdecide.TuneRequest(job_id="ft-az-1", model="gpt-4o-mini", train_path=str(train),
                                 run_dir=str(tmp_path), hyperparameters={"epochs": 1},
                                 options={"tier": "regional"},
-                                uploads=Store(tmp_path / "db.sqlite"))
+                                upload_log=Store(tmp_path / "db.sqlite"))
 
 
 def follow(provider, state):

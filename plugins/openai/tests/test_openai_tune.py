@@ -55,7 +55,7 @@ def request_(tmp_path):
     return ftdecide.TuneRequest(job_id="ft-test-1", model="gpt-4o-mini-2024-07-18",
                                 train_path=str(train), run_dir=str(tmp_path),
                                 hyperparameters={"epochs": 1}, options={"suffix": "s"},
-                                uploads=Store(tmp_path / "db.sqlite"))
+                                upload_log=Store(tmp_path / "db.sqlite"))
 
 
 def follow(provider, state):
@@ -172,7 +172,8 @@ def test_persistent_500_on_create_gives_up_with_a_clear_error(provider, server, 
 def test_events_are_paged_oldest_first(provider, server, request_):
     import dataclasses
 
-    request_ = dataclasses.replace(request_, hyperparameters={"epochs": 10})
+    request_ = dataclasses.replace(request_, hyperparameters={"epochs": 10},
+                                   upload_log=request_.uploads)
     state = follow(provider, provider.start(request_))
     count = len(server.jobs[state.provider_job_id]["_state"]["events"])
     assert count > 100
