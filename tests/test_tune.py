@@ -246,3 +246,30 @@ def test_the_request_carries_the_upload_log_outside_its_json_fields(trainer):
     fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
     assert json.loads(json.dumps(fields))["job_id"] == "j"  # plugins may write it as JSON
     assert ftdecide.TuneRequest(**fields).uploads is None
+
+
+def test_jobs_commands_on_a_local_job(trainer, capsys):
+    from ftdecide.cli import main
+
+    def run(*args):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    trainer.stop_after = 3
+    code, out, _ = run("tune", str(TRAIN), "--model", "fake/fake-tunable", "--yes", "--json")
+    job_id = json.loads(out)["job_id"]
+    code, out, _ = run("jobs", "events", job_id, "--json")
+    assert [e["data"]["step"] for e in json.loads(out)] == [1, 2, 3]
+    code, _, err = run("jobs", "wait", job_id)
+    assert code == 2 and f"ftdecide jobs resume {job_id}" in err  # nothing is training it
+    code, _, err = run("jobs", "deploy", job_id)
+    assert code == 2 and "without a deployment" in err
+    code, out, _ = run("jobs", "cancel", job_id, "--json")
+    assert code == 0 and json.loads(out)["status"] == "cancelled"
+    code, out, _ = run("jobs", "wait", job_id, "--json")
+    assert code == 0 and json.loads(out)["status"] == "cancelled"

@@ -174,14 +174,15 @@ class Client:
         url = self.settings.deployment_url(name)
         data = None if body is None else json.dumps(body).encode()
         for attempt in range(ATTEMPTS):
+            token = self.token()
             request = urllib.request.Request(url, data=data, method=method, headers={
-                "Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"})
+                "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     raw = response.read()
                     return response.status, json.loads(raw) if raw else None
             except urllib.error.HTTPError as exc:
-                raw = exc.read()
+                raw = exc.read().replace(token.encode(), b"***") if token else exc.read()
                 status, wait = exc.code, exc.headers.get("Retry-After")
                 try:
                     payload = json.loads(raw) if raw else None
