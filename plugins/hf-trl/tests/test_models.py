@@ -153,7 +153,9 @@ def test_resolve_and_load_run(tiny_model_dir, tiny_adapter):
 
     base_model, _ = models.load(str(tiny_model_dir))
     run_model, tok = models.load(r)
-    assert isinstance(run_model, PeftModel)
+    # served merged: the adapter folded into a fresh copy of the base weights
+    assert not isinstance(run_model, PeftModel)
+    assert not any("lora" in name for name, _ in run_model.named_modules())
     assert models.load(r)[0] is run_model                       # loaded once
     # the cached base model was not touched by the adapter
     assert not any("lora" in name for name, _ in base_model.named_modules())

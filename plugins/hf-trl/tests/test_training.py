@@ -389,6 +389,90 @@ def test_two_processes_under_torchrun_then_resume_in_one(tiny_model_dir, tiny_tr
     assert (run / "adapter" / "adapter_model.safetensors").is_file()
 
 
+_LAUNCHER_SCRIPT = """
+import time
+from pathlib import Path
+from ftdecide import TuneRequest
+from ftdecide_hf_trl import training
+
+class Base:
+    spec = {base!r}; kind = "local"; adapter_dir = None; parameters = None
+    chat_template_has_generation = True
+    def ensure_local(self):
+        return Path({base!r})
+
+def progress(state):
+    time.sleep(0.3)  # slow the steps down so the kill lands mid-run
+
+req = TuneRequest(job_id="orphan", model="hf/tiny", train_path={train!r}, run_dir={run!r},
+                  hyperparameters={{"learning_rate": 5e-3, "batch_size": 16}},
+                  options={{"max_steps": 400, "save_steps": 1000, "processes": 2}})
+training.train(req, base=Base(), progress=progress)
+"""
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """The torchrun agents and ranks whose command line mentions ``text`` (a run folder)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline and ("train_worker" in cmdline or "torch.distributed.run" in cmdline):
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the ranks")
+def test_ranks_checkpoint_and_stop_when_the_launcher_is_killed(tiny_model_dir, tiny_train_file, tmp_path):
+    """SIGKILL of the ftdecide process that launched torchrun: the ranks (in their own
+    sessions, so they survive it) notice at the next step, checkpoint and exit, instead of
+    training on as orphans that nobody records; the job then resumes from that checkpoint."""
+    run = tmp_path / "run"
+    script = _LAUNCHER_SCRIPT.format(base=str(tiny_model_dir), train=str(tiny_train_file), run=str(run))
+    launcher = subprocess.Popen([sys.executable, "-c", script], env=_child_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    progress_file = run / "progress.jsonl"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if progress_file.exists() and len(progress_file.read_text().splitlines()) >= 3:
+                break
+            assert launcher.poll() is None, launcher.stderr.read().decode()[-3000:]
+            time.sleep(0.1)
+        else:
+            pytest.fail("training never reached step 3")
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=30)
+        deadline = time.monotonic() + 180
+        while _processes_mentioning(str(run)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _processes_mentioning(str(run)) == [], "ranks kept training after the launcher died"
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in _processes_mentioning(str(run)):
+            os.kill(pid, signal.SIGKILL)
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "interrupted" and result["metrics"]["reason"] == "launcher gone"
+    step = result["step"]
+    assert 3 <= step < 400
+    assert training.last_checkpoint(run).name == f"checkpoint-{step}"
+
+    resumed: list[JobState] = []
+
+    def progress(state: JobState) -> None:
+        resumed.append(state)
+        training.request_stop(run)  # one step is enough to see where it went on from
+
+    req = _request(run, tiny_train_file, job_id="orphan", max_steps=400, save_steps=1000, processes=1)
+    state = training.train(req, base=_base(tiny_model_dir), progress=progress, resume=True)
+    assert state.status == "interrupted", state.error
+    assert resumed[0].step == step + 1
+
+
 # -- failures ----------------------------------------------------------------------------
 
 def test_failure_is_a_failed_state(tiny_train_file, tmp_path):

@@ -860,7 +860,13 @@ def _load_uncached(resolved: ResolvedModel, device: str | None) -> LoadedModel:
 
                 assert resolved.adapter_dir is not None
                 # a fresh base instance: PeftModel injects LoRA layers into it in place
-                model = PeftModel.from_pretrained(model, resolved.adapter_dir)
+                with warnings.catch_warnings():
+                    # peft asks transformers a deprecated question; not the user's concern
+                    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+                    model = PeftModel.from_pretrained(model, resolved.adapter_dir)
+                    # Serving only: fold the LoRA deltas into the weights once, so every
+                    # forward pass costs what the base model's does (no low-rank matmuls).
+                    model = model.merge_and_unload()
                 if _has_tokenizer(resolved.adapter_dir):
                     tok_folder = resolved.adapter_dir
             tokenizer = AutoTokenizer.from_pretrained(tok_folder)

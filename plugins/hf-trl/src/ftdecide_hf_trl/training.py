@@ -653,8 +653,31 @@ def _callback_base() -> type:
     return TrainerCallback
 
 
+LAUNCHER_ENV = "FTDECIDE_LAUNCHER_PID"
+
+
+def _launcher_gone() -> bool:
+    """True on a torchrun rank whose launching ftdecide process no longer exists.
+
+    torchrun starts its ranks in their own sessions, so killing the launcher
+    (even its whole process group) leaves them running; each rank checks this
+    after every step.
+    """
+    pid = os.environ.get(LAUNCHER_ENV)
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    return False
+
+
 class _StopFlag:
-    """Set by SIGINT/SIGTERM (main thread only), a STOP file or ``stop_after_steps``."""
+    """Set by SIGINT/SIGTERM (main thread only), a STOP file, ``stop_after_steps`` or the
+    launcher's death (torchrun ranks)."""
 
     def __init__(self, run_dir: Path, stop_after: int | None) -> None:
         self.stop_file = run_dir / STOP_FILE
@@ -696,6 +719,10 @@ class _StopFlag:
             return True
         if self.stop_file.exists():
             self.requested, self.reason = True, "stop file"
+        elif _launcher_gone():
+            # the ftdecide process that launched torchrun was killed (SIGKILL, OOM):
+            # checkpoint and stop rather than train on as orphans nobody records
+            self.requested, self.reason = True, "launcher gone"
         elif self.stop_after is not None and start_step < self.stop_after <= step:
             self.requested, self.reason = True, "stop_after_steps"
         return self.requested
@@ -861,6 +888,7 @@ def _train_multiprocess(request: TuneRequest, base_info: Mapping[str, Any], proc
     if "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(max(1, _cores() // processes))
     env.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "120")  # time to finish a step and checkpoint
+    env[LAUNCHER_ENV] = str(os.getpid())
     env.setdefault("PYTHONUNBUFFERED", "1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            "--nproc_per_node", str(processes), "-m", "ftdecide_hf_trl.train_worker", str(run_dir)]
