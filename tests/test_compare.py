@@ -1,9 +1,10 @@
 """``compare`` end to end: the real openai SDK over HTTP to the local server, a real run store.
 
 The server answers from a known rule, so quality and cost figures are
-asserted exactly: the few-shot prompt (more than one user turn) always gets
-the right JSON, the zero-shot prompt only for even ticket numbers, and the
-third-party ``fake`` provider (the tuned model here) always.
+asserted exactly: the few-shot prompt (more than one user turn) and a
+fine-tuned ``ft:`` model always get the right JSON, the zero-shot prompt only
+for even ticket numbers, and the third-party ``fake`` provider (the tuned
+model of most tests here) always.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _answer(messages) -> tuple[str, str]:
 def server_rule(request: dict) -> str:
     number, cat = _answer(request["messages"])
     users = [m for m in request["messages"] if m["role"] == "user"]
-    if len(users) > 1 or int(number) % 2 == 0:
+    if len(users) > 1 or int(number) % 2 == 0 or request["model"].startswith("ft:"):
         return json.dumps({"category": cat})
     return f"probably {cat}"
 
@@ -325,3 +326,29 @@ def test_batch_api_sends_one_batch_at_half_price(task, server, env, monkeypatch)
     for arm in ("zeroshot", "fewshot"):
         assert data["arms"][arm]["cost_per_1k_usd"] == pytest.approx(
             direct["arms"][arm]["cost_per_1k_usd"] / 2)
+
+
+def test_tune_inside_the_run_then_compare(task, server, env, monkeypatch):
+    """`--tune` with a hosted model: upload, job, poll to success, then the fine-tuned arms
+    call the model the job produced; a re-run reuses the job (no second upload or job)."""
+    monkeypatch.setenv("FTDECIDE_POLL_INTERVAL", "0.01")
+    args = ["compare", "--train", str(task / "train.jsonl"), "--eval", str(task / "eval.jsonl"),
+            "--model", f"openai/{BASE}", "--tune", "--arms", "fewshot,finetuned",
+            "--metric", "json-fields", "--out", str(task / "reports"), "--shots", "2", "--yes",
+            "--json"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    training = data["training"]
+    assert training["status"] == "succeeded" and training["provider"] == "openai"
+    assert training["model"].startswith("openai/ft:")
+    assert training["loss_curve"]
+    assert len(server.calls("POST", "/v1/files")) == 1
+    assert len(server.calls("POST", "/v1/fine_tuning/jobs")) == 1
+    tuned = [p for p in chat_posts(server) if p.json["model"].startswith("ft:")]
+    assert len(tuned) == N_EVAL
+    assert data["arms"]["finetuned"]["quality"]["mean"] == 1.0  # the server's rule: ft: is always right
+    # the verdict states the training cost the run paid
+    assert data["verdict"]
+    report = (Path(data["report"]).parent / "results.json").read_text()
+    assert json.loads(report)["training"]["job_id"] == training["job_id"]

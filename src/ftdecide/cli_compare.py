@@ -91,8 +91,16 @@ def _trainer(catalog: Any, yes: bool):
         bar = _JobProgress()
         try:
             if record is not None and record.status != "succeeded":
-                _err(f"resuming fine-tuning job {record.id} ({record.status})")
-                record = tuning.resume(store, catalog, record.id, progress=bar.update)
+                if record.status in ("failed", "cancelled"):
+                    raise ProviderError(f"the run's fine-tuning job {record.id} is {record.status}"
+                                        + (f": {record.error}" if record.error else ""),
+                                        hint="start a new compare run (without --resume)")
+                if catalog.providers[record.provider].runs_locally:
+                    _err(f"resuming fine-tuning job {record.id} from its checkpoint")
+                    record = tuning.resume(store, catalog, record.id, progress=bar.update)
+                else:
+                    _err(f"following fine-tuning job {record.id} ({record.status})")
+                    record = tuning.wait(store, catalog, record.id, progress=bar.update)
             elif record is None:
                 hyper = {_HYPER_KEYS[k]: v for k, v in options.items() if k in _HYPER_KEYS}
                 opts = {k: v for k, v in options.items() if k in _OPTION_KEYS}
@@ -102,10 +110,7 @@ def _trainer(catalog: Any, yes: bool):
                                 hyperparameters=hyper, options=opts)
                 _render_tune_estimate(p.estimate)
                 cost = p.estimate.get("training_cost_usd") or 0.0
-                if config.max_cost_usd is not None and cost > config.max_cost_usd:
-                    raise UsageError(f"the fine-tune's estimated cost ${cost:.4f} is above "
-                                     f"--max-cost ${config.max_cost_usd:.4f}",
-                                     hint="raise --max-cost, or compare an existing model with tuned:")
+                tuning.check_budget(p, config.max_cost_usd)
                 if cost > 0 and not yes:
                     if not sys.stdin.isatty():
                         raise UsageError("not starting a paid fine-tuning job without confirmation",

@@ -540,8 +540,15 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         prompts = build_prompts(prep, config.arms)
         plans = make_plans(catalog, config, prompts, tuned_model)
         calls = plan_calls(plans, config)
+        budget = config.max_cost_usd
+        if budget is not None and training is not None and config.tune is not None:
+            # the run's budget covers the fine-tune it paid for, then the calls
+            paid = training.get("actual_cost_usd")
+            if paid is None:
+                paid = training.get("estimated_cost_usd")
+            budget = max(0.0, budget - float(paid or 0.0))
         runner = Runner(store, run_id, concurrency=config.concurrency,
-                        max_cost_usd=config.max_cost_usd, use_cache=use_cache,
+                        max_cost_usd=budget, use_cache=use_cache,
                         batch_api=config.batch, progress=progress, cost_of=cost_of)
         outcome = runner.run(calls)
     except KeyboardInterrupt:
