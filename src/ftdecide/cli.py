@@ -939,6 +939,8 @@ from .cli_compare import compare as _compare_command, report as _report_command 
 
 cli.add_command(_compare_command, "compare")
 cli.add_command(_report_command, "report")
+from .cli_assess import assess as _assess_command  # noqa: E402
+cli.add_command(_assess_command, "assess")
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
