@@ -517,3 +517,13 @@ def test_real_process_ctrl_c_saves_answers(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"2 answer(s) saved to {saved.name}" in err
     assert yaml.safe_load(saved.read_text()) == {"use_case": {"goal": "task", "description": "sort tickets"}}
+
+
+def test_readme_answers_example_runs(first_party, tmp_path, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in readme.split("```yaml\n")[1:] if b.startswith("# answers.yaml"))
+    path = tmp_path / "answers.yaml"
+    path.write_text(block.split("```")[0])
+    data = assess_json(capsys, "--answers", str(path))
+    assert data["recommendation"] == "measure-first"
+    assert data["evidence"]["answers"]["values"]["costs"]["budget_usd"] == 50
