@@ -527,3 +527,36 @@ def test_readme_answers_example_runs(first_party, tmp_path, capsys):
     data = assess_json(capsys, "--answers", str(path))
     assert data["recommendation"] == "measure-first"
     assert data["evidence"]["answers"]["values"]["costs"]["budget_usd"] == 50
+
+
+def test_azure_hosting_by_the_hour_is_counted(first_party, tmp_path, capsys):
+    answers = json.loads(json.dumps(FORMAT_TASK))
+    answers["costs"]["provider"] = "azure"
+    data = assess_json(capsys, "--answers", str(write(tmp_path, answers)))
+    costs = data["costs"]
+    assert costs["model"] == "azure/gpt-4.1-mini"
+    assert costs["hosting_monthly_usd"] == pytest.approx(1.70 * 730)
+    # Azure bills fine-tuned tokens at base rates: 150 + 100 tokens at $0.40/$1.60, plus hosting
+    assert costs["monthly_after_usd"] == pytest.approx(2_000_000 * (150 * 0.40 + 100 * 1.60) / 1e6 + 1241)
+    assert costs["shutdown"] is None and costs["fine_tuning_closes"] is None
+    assert "provider-fine-tuning-closing" not in rules(data)
+    # at a quarter of the volume the tokens saved no longer pay the hosting
+    answers["benefits"]["requests_per_month"] = 500_000
+    small = assess_json(capsys, "--answers", str(write(tmp_path, answers)))
+    hosting = rules(small)["hosting-eats-savings"]
+    assert "costs $1,241 a month, billed by the hour" in hosting["text"]
+    assert hosting["values"]["break_even_requests_per_month"] == small["costs"]["break_even_requests_per_month"]
+    assert "hosting-eats-savings" in {r["rule"] for r in small["risks"]}
+
+
+def test_local_open_weights_cost_nothing_to_pay_back(first_party, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "openai,azure,hf")
+    from ftdecide.plugins import Registry, set_registry
+
+    set_registry(Registry())
+    answers = json.loads(json.dumps(FORMAT_TASK))
+    answers["costs"]["model"] = "hf/smollm2-135m"
+    code, out, err = assess(capsys, "--answers", str(write(tmp_path, answers)))
+    assert code == 0, err
+    assert "payback                  nothing to pay back" in out
+    assert "premium-exceeds-savings" not in out

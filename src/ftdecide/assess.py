@@ -279,7 +279,8 @@ def resolve_model(catalog: Any, inputs: Mapping[str, Input]) -> ModelInfo:
     try:
         return catalog.resolve(spec)
     except UnknownModelError as exc:
-        raise DataError(f"costs.model: unknown model {spec!r} ({model.source})",
+        where = "" if _path_of(model.source) else f" ({model.source})"
+        raise DataError(f"costs.model: unknown model {spec!r}{where}",
                         path=_path_of(model.source), hint=exc.hint) from None
     except UsageError as exc:
         raise DataError(f"costs.model: {exc.message}", path=_path_of(model.source), hint=exc.hint) from None
@@ -444,7 +445,7 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
             f["pays_back"] = econ.monthly_savings_usd > 0
         if econ.base_cost_per_request is not None and econ.tuned_cost_per_request is not None:
             per_request = econ.tuned_cost_per_request  # tokens only; hosting is per month
-            f["premium_exceeds_savings"] = per_request >= econ.base_cost_per_request
+            f["premium_exceeds_savings"] = per_request > 0 and per_request >= econ.base_cost_per_request
             f["hosting_eats_savings"] = (per_request < econ.base_cost_per_request
                                          and (econ.monthly_savings_usd or 0) <= 0
                                          and econ.hosting_monthly_usd > 0)
@@ -513,6 +514,18 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
         "pays_back_before_shutdown": f["payback_ok"] if horizon_ok is not None else None,
     }
     return f, summary
+
+
+def payback_text(c: Mapping[str, Any]) -> str:
+    """A cost summary's payback in words: months, never, nothing to pay back, or unknown."""
+    months, savings = c.get("payback_months"), c.get("monthly_savings_usd")
+    if months is not None:
+        return f"{months:.2g} months"
+    if savings is None:
+        return "unknown"
+    if savings == 0 and c.get("training_cost_usd") == 0:
+        return "nothing to pay back"
+    return "never"
 
 
 # -- next steps ------------------------------------------------------------------------------

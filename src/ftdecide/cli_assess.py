@@ -147,6 +147,7 @@ def _value(value: Any) -> str:
 
 def render_summary(result: Any) -> None:
     """The human summary on stdout: decision, why, costs, risks, next steps, evidence."""
+    from .assess import payback_text
     from .report.format import money as _money
     from .render import table
 
@@ -187,8 +188,7 @@ def render_summary(result: Any) -> None:
         ["per month, fine-tuned", money(c["monthly_after_usd"]), "hosting included"],
         ["hosting per month", money(c["hosting_monthly_usd"]), ""],
         ["saving per month", money(c["monthly_savings_usd"]), ""],
-        ["payback", "never" if months is None and c["monthly_savings_usd"] is not None else
-         ("unknown" if months is None else f"{months:.2g} months"), ""],
+        ["payback", payback_text(c), ""],
         ["break-even volume", _value(c["break_even_requests_per_month"]), "requests per month"],
         ["shutdown", c["shutdown"] or "none known",
          "" if c["months_to_shutdown"] is None else f"{c['months_to_shutdown']:.1f} months left"],

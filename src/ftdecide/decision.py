@@ -316,7 +316,7 @@ def _months(value: Any) -> str:
         days = f * 365.25 / 12
         if days < 1:
             return f"{f:.2g} months (about {max(days * 24, 1):.0f} hours)"
-        return f"{f:.2g} months (about {days:.0f} days)"
+        return f"{f:.2g} months (about {days:.0f} day{'s' if round(days) != 1 else ''})"
     return f"{f:.1f} months"
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from .conditions import Condition, ConditionError, parse
 from .errors import DataError, UsageError
@@ -550,10 +550,3 @@ def _prompt_label(question: Question) -> str:
         return f"  {'whole number' if question.integer else 'number'}{rng} (empty: skip)"
     example = f" (e.g. {question.example})" if question.example else ""
     return f"  text{example}" + ("" if question.required else ", empty: skip")
-
-
-def areas_of(answers: Answers) -> Iterable[tuple[str, str, list[Question]]]:
-    """(area, title, questions) in order, for rendering answers by area."""
-    q = load_questions()
-    for area in AREAS:
-        yield area, q.areas[area], [x for x in q.questions if x.area == area]

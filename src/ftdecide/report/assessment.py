@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from . import _asset, _csp_hash, _environment, _write_atomic
 from . import format as fmt
+from ..assess import payback_text
 from .charts import HALO, WIDTH, FONT, Scale, _Frame, _Svg, _axes, _legend, _money_tick, _n, _style, nice_range
 
 __all__ = ["assessment_context", "render_assessment", "write_assessment", "payback_chart"]
@@ -126,7 +127,6 @@ def assessment_context(result: Any) -> dict[str, Any]:
                         "values": [{"name": k, "value": _show(v)} for k, v in r.values.items()
                                    if not (isinstance(v, str) and len(v) > 80)]})  # long texts are in the reason
     c = result.costs
-    payback = c.get("payback_months")
     cost_rows = [
         ("training (one-off)", fmt.money(c.get("training_cost_usd")), c.get("training_cost_source") or ""),
         ("per request, today", fmt.money(c.get("cost_per_request_before_usd")),
@@ -137,8 +137,7 @@ def assessment_context(result: Any) -> dict[str, Any]:
         ("per month, fine-tuned", fmt.money(c.get("monthly_after_usd")), "hosting included"),
         ("hosting per month", fmt.money(c.get("hosting_monthly_usd")), "billed by the hour, used or not"),
         ("saving per month", fmt.money(c.get("monthly_savings_usd")), ""),
-        ("payback", "never" if payback is None and c.get("monthly_savings_usd") is not None
-         else "unknown" if payback is None else f"{payback:.2g} months", ""),
+        ("payback", payback_text(c), ""),
         ("break-even volume", fmt.count(c.get("break_even_requests_per_month")), "requests per month"),
         ("shutdown", c.get("shutdown") or "none known",
          "" if c.get("months_to_shutdown") is None else f"{c['months_to_shutdown']:.1f} months left"),
