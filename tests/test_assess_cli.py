@@ -317,6 +317,31 @@ def test_from_run_measurements_override_answers_and_decide_fine_tune(measured_ru
     assert any("--fail-under finetuned:0" in c and f"--tuned {tuned}" in c for c in commands)
 
 
+def test_from_run_without_a_fine_tune_uses_the_measured_baseline(task, monkeypatch, first_party, capsys):
+    """A run of zero-shot and few-shot only: its few-shot quality (0.5: the server is right on even
+    tickets) replaces the answer, meets a 0.45 target, and nothing needs tuning."""
+    with OpenAICompatibleServer(responder=_rule, models=(BASE,)) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-assess")
+        result = CliRunner().invoke(cli, [
+            "compare", "--train", str(task / "train.jsonl"), "--eval", str(task / "eval.jsonl"),
+            "--model", f"openai/{BASE}", "--arms", "zeroshot,fewshot", "--metric", "json-fields",
+            "--out", str(task / "reports"), "--json"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    answers = {"use_case": {"goal": "task"},
+               "alternatives": {"few_shot": {"tried": True, "quality": 0.3}, "target_quality": 0.45},
+               "costs": {"model": "gpt-4.1-mini"}}
+    data = assess_json(capsys, "--answers", str(write(task, answers)), "--from-run", run["run_id"])
+    assert (data["recommendation"], data["reasons"][0]["rule"]) == ("keep-baseline", "keep-baseline-meets-target")
+    assert data["reasons"][0]["values"]["best_baseline_quality"] == pytest.approx(0.5)
+    assert data["evidence"]["inputs"]["alternatives.few_shot.quality"]["answered"] == 0.3
+    assert data["evidence"]["run"]["arms"]["fewshot"]["cost_per_1k_usd"] == pytest.approx(
+        run["arms"]["fewshot"]["cost_per_1k_usd"])
+    assert data["next_steps"] == [{"command": f"ftdecide report {run['run_id']}",
+                                   "why": "the comparison that supports keeping the baseline, to share"}]
+
+
 def test_measured_gain_that_costs_more_each_month(task, monkeypatch, first_party, capsys):
     """2 shots: the fine-tune is better, but its per-token premium outweighs the few prompt tokens
     it saves, so it is a fine-tune for quality, at a price the reason states."""

@@ -185,7 +185,9 @@ def run_evidence(results: Mapping[str, Any], run_id: str) -> Evidence:
                         "n": ((a or {}).get("quality") or {}).get("n"),
                         "vs_baseline": (a or {}).get("vs_baseline"),
                         "input_tokens": _num(((a or {}).get("tokens") or {}).get("input_mean")),
-                        "output_tokens": _num(((a or {}).get("tokens") or {}).get("output_mean"))}
+                        "output_tokens": _num(((a or {}).get("tokens") or {}).get("output_mean")),
+                        "cost_per_1k_usd": _num((a or {}).get("cost_per_1k_usd")),
+                        "monthly_cost_usd": _num((a or {}).get("monthly_cost_usd"))}
                  for name, a in arms.items()},
     }
     return ev
