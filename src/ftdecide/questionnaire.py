@@ -505,7 +505,7 @@ def ask(preset: Answers | None = None, *, echo: Callable[[str], None] | None = N
             echo(click.style(f"— {q.areas[area]} —", bold=True))
         echo("")
         echo(click.style(question.text, bold=True))
-        for line in textwrap.wrap(question.help, 88):
+        for line in textwrap.wrap(question.help, 88, break_on_hyphens=False):
             echo(click.style("  " + line, dim=True))
         if question.choices:
             width = max(len(c) for c in question.choices)
@@ -547,6 +547,7 @@ def _prompt_label(question: Question) -> str:
         lo = "" if question.min is None else _num(question.min)
         hi = "" if question.max is None or isinstance(question.max, str) else _num(question.max)
         rng = f" {lo}–{hi}" if lo and hi else ""
-        return f"  {'whole number' if question.integer else 'number'}{rng} (empty: skip)"
+        skip = "" if question.default is not None or question.required else " (empty: skip)"
+        return f"  {'whole number' if question.integer else 'number'}{rng}{skip}"
     example = f" (e.g. {question.example})" if question.example else ""
-    return f"  text{example}" + ("" if question.required else ", empty: skip")
+    return f"  text{example}" + ("" if question.required or question.default is not None else ", empty: skip")
