@@ -9,7 +9,7 @@ EXAMPLE := src/ftdecide/examples/triage
 
 .PHONY: setup demo test bench clean
 
-PLUGINS := plugins/openai plugins/azure plugins/hf-trl
+PLUGINS := plugins/openai plugins/azure plugins/hf-trl plugins/autotrain
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

