@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -171,14 +172,14 @@ def _run(cmd: list[str], log: Callable[[str], None], *, timeout: float) -> float
         proc.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise ftdecide.ProviderError(f"`{' '.join(cmd[:4])} ...` took longer than {timeout:.0f} s",
+        raise ftdecide.ProviderError(f"`{shlex.join(cmd[:8])}` took longer than {timeout:.0f} s",
                                      hint="check the network to the package index") from None
     except KeyboardInterrupt:
         proc.kill()
         raise
     if proc.returncode != 0:
         raise ftdecide.ProviderError(
-            f"setting up the AutoTrain environment failed at `{' '.join(cmd[2:6])} ...` "
+            f"setting up the AutoTrain environment failed at `{shlex.join(cmd[:8])}` "
             f"(exit {proc.returncode}):\n" + "\n".join(tail),
             hint="fix the cause shown, then run `ftdecide autotrain setup --force`")
     return time.monotonic() - started

@@ -122,3 +122,57 @@ def test_a_missing_executable_is_a_provider_error(tmp_path, model_dir, small_tra
     prepared = _prepare(tmp_path, model_dir, small_train, tmp_path / "nowhere" / "autotrain")
     with pytest.raises(ftdecide.ProviderError, match="cannot start"):
         runner.run(prepared, job_id="x")
+
+
+def test_ctrl_c_stops_autotrain_and_its_children(tmp_path, model_dir, small_train,
+                                                 fake_autotrain):
+    """SIGINT while AutoTrain runs: its process group is stopped and the interrupt propagates
+    (the core then records the job as interrupted; `jobs resume` trains again)."""
+    import os
+    import signal
+    import threading
+
+    fake_autotrain("success", "success.log", delay=0.5)
+    prepared = _prepare(tmp_path, model_dir, small_train, fake_autotrain.script)
+    pids = []
+
+    def interrupt():
+        while not (prepared.run_dir / "autotrain.log").exists() or \
+                "Starting to train" not in (prepared.run_dir / "autotrain.log").read_text():
+            threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    original = runner.subprocess.Popen
+
+    def popen(*args, **kwargs):
+        proc = original(*args, **kwargs)
+        pids.append(proc.pid)
+        return proc
+
+    runner.subprocess.Popen = popen
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(prepared, job_id="ft-test-1")
+    finally:
+        runner.subprocess.Popen = original
+    assert pids
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pids[0], 0)                 # the whole group is gone
+    assert not judge(prepared.project_dir).ok
+
+
+def test_provider_resume_trains_again_from_the_start(tmp_path, model_dir, small_train,
+                                                     fake_autotrain):
+    from ftdecide_autotrain import AutoTrainProvider
+
+    fake_autotrain("failed-exit0", "failed-exit0.log")
+    request = ftdecide.TuneRequest(job_id="ft-resume-1", model=str(model_dir),
+                                   train_path=str(small_train), run_dir=str(tmp_path / "run"))
+    p = AutoTrainProvider()
+    assert p.start(request).status == "failed"
+    fake_autotrain("success", "success.log")
+    state = p.resume(request)
+    assert state.status == "succeeded"
+    log = (tmp_path / "run" / "autotrain.log").read_text()
+    assert log.count("Starting to train...") == 2      # the log keeps both attempts
