@@ -324,7 +324,8 @@ def _render_economics(econ: dict[str, Any], info: Any) -> None:
               "ep-<instance>; default local).")
 @click.option("--dry-run", is_flag=True, help="Write the provider's config and data and print "
               "the command, without training or recording a job (autotrain).")
-@click.option("--autotrain-bin", type=click.Path(dir_okay=False), help="The `autotrain` executable to run (autotrain; also FTDECIDE_AUTOTRAIN_BIN; "
+@click.option("--autotrain-bin", type=click.Path(dir_okay=False),
+              help="The `autotrain` executable to run (autotrain; also FTDECIDE_AUTOTRAIN_BIN; "
               "default: the environment `ftdecide autotrain setup` made).")
 @click.option("--yes", "-y", is_flag=True, help="Start without asking for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")

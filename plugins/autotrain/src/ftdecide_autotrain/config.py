@@ -182,7 +182,8 @@ def build(*, base_model: str, project: str, data_dir: str | os.PathLike[str], ba
         "model_max_length": max(block, context_window or block),
         "add_eos_token": True,
         "padding": "right",
-        "epochs": int(hp.get("epochs") or (DEFAULTS["epochs_gpu"] if on_gpu else DEFAULTS["epochs_cpu"])),
+        "epochs": int(hp.get("epochs")
+                      or (DEFAULTS["epochs_gpu"] if on_gpu else DEFAULTS["epochs_cpu"])),
         "batch_size": int(hp.get("batch_size") or DEFAULTS["batch_size"]),
         "lr": float(hp.get("learning_rate") or DEFAULTS["lr"]),
         "gradient_accumulation": 1,
@@ -309,7 +310,8 @@ def validate(config: Mapping[str, Any], *, data_must_exist: bool = True) -> list
                                                                         "push_to_hub")):
             raise bad("hub", "needs username, token and push_to_hub")
         token = hub["token"]
-        if isinstance(token, str) and token and not (token.startswith("${") and token.endswith("}")):
+        from_env = isinstance(token, str) and token.startswith("${") and token.endswith("}")
+        if isinstance(token, str) and token and not from_env:
             raise bad("hub.token", "must be ${HF_TOKEN} (read from the environment), never the "
                       "token itself")
     if remote and (hub is None or not hub.get("username")):

@@ -27,7 +27,7 @@ REMOTE_PREFIXES = ("spaces-", "ep-")
 
 @functools.lru_cache(maxsize=1)
 def load_catalog() -> dict[str, Any]:
-    """``hardware.yaml`` as ``{"as_of", "reference_parameters", "default_mfu", "backends": {name: entry}}``.
+    """``hardware.yaml`` as ``{"as_of", "reference_parameters", "default_mfu", "backends"}``.
 
     Every entry carries ``hardware``, ``gpus``, ``usd_per_hour``, ``as_of``
     and ``source``; ``local`` is one of them.
@@ -57,7 +57,7 @@ def is_remote(backend: str) -> bool:
 
 
 def entry(backend: str) -> dict[str, Any]:
-    """The catalog entry of ``backend``; :class:`ftdecide.UsageError` naming the choices if unknown."""
+    """The catalog entry of ``backend``; a UsageError naming the choices if unknown."""
     backends = load_catalog()["backends"]
     if backend not in backends:
         spaces = sorted(b for b in backends if b.startswith("spaces-"))
@@ -69,7 +69,7 @@ def entry(backend: str) -> dict[str, Any]:
 
 
 def tokens_per_s(backend: str, parameters: int) -> tuple[float, str]:
-    """Training tokens per second on ``backend`` for a model of ``parameters``, and how it was got."""
+    """Training tokens/s on ``backend`` for a model of ``parameters``, and how it was got."""
     catalog = load_catalog()
     e = entry(backend)
     reference = catalog["reference_parameters"]

@@ -104,7 +104,8 @@ class AutoTrainProvider(ftdecide.Provider):
             return ftdecide.ModelInfo(
                 id=spec, tunable=False, provider=self.name, as_of=AS_OF,
                 source=str(paths.runs_dir() / spec),
-                context_window=_context_window(Path(base)) if base and Path(base).is_dir() else None,
+                context_window=(_context_window(Path(base)) if base and Path(base).is_dir()
+                                else None),
                 notes=f"AutoTrain fine-tune of {base}, answered through the hf provider "
                       f"(also hf/{spec})", **_local_prices())
         path = Path(spec).expanduser()
