@@ -24,13 +24,9 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/ftdecide validate $(EXAMPLE)/train.jsonl --model gpt-4o-mini-2024-07-18
+	$(BIN)/ftdecide compare --example triage
 	$(BIN)/ftdecide estimate $(EXAMPLE)/train.jsonl --model gpt-4o-mini-2024-07-18 \
 		--requests-per-month 100000 --shots 4
-	$(BIN)/ftdecide estimate $(EXAMPLE)/train.jsonl --model azure/gpt-4o-mini --tier global \
-		--requests-per-month 100000 --shots 4
-	$(BIN)/ftdecide estimate $(EXAMPLE)/train.jsonl --model hf/smollm2-135m
-	$(BIN)/ftdecide ask --model hf/smollm2-135m "What is the capital of France?"
 
 test: setup
 	$(BIN)/python -m pytest -q

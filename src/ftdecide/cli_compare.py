@@ -162,6 +162,8 @@ def _trainer(catalog: Any, yes: bool):
 @click.option("--eval-limit", type=int, help="Use only the first N eval items.")
 @click.option("--batch/--no-batch", default=None, help="Send hosted calls through the "
               "provider's Batch API (half price, slower).")
+@click.option("--price-as", help="Price the measured prompts and answers as if this model "
+              "served them (e.g. a local model's run priced as openai/gpt-4.1-mini).")
 @click.option("--out", "-o", help="Folder for the report (default reports/).")
 @click.option("--resume", "resume_id", metavar="RUN", help="Continue an interrupted run; "
               "no recorded call is repeated.")
@@ -180,7 +182,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
             shot_selection: str | None, retrieval: str | None, top_k: int | None,
             metric: str | None, requests_per_month: int | None, max_cost_usd: float | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
-            eval_limit: int | None, batch: bool | None, out: str | None, resume_id: str | None,
+            eval_limit: int | None, batch: bool | None, price_as: str | None, out: str | None,
+            resume_id: str | None,
             dry_run: bool, no_cache: bool, fail_under: tuple[str, ...], yes: bool,
             as_json: bool, price_files: tuple[str, ...]) -> None:
     """Measure zero-shot, few-shot, RAG and fine-tuned arms on your eval set.
@@ -221,7 +224,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "shots": shots, "shot_selection": shot_selection, "retrieval": retrieval,
              "top_k": top_k, "metric": metric, "requests_per_month": requests_per_month,
              "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
-             "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out}
+             "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
+             "price_as": price_as}
     if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
         raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
     config = compare_config.build(file_values, flags, source=source)

@@ -237,7 +237,17 @@ def verdict(results: Mapping[str, Any]) -> str:
         return f"{base_label} has no answers yet: the run stopped before it"
     if not candidates:
         return f"only {base_label} was measured"
-    name, best = max(candidates, key=lambda na: na[1]["vs_baseline"]["ci_low"])
+    better = [(n, a) for n, a in candidates if a["vs_baseline"]["ci_low"] > 0]
+    if better:
+        # among the arms that beat the baseline with confidence: the largest gain,
+        # then the cheaper per request
+        def rank(na: tuple[str, Any]) -> tuple[float, float]:
+            cost = na[1].get("cost_per_1k_usd")
+            return (round(na[1]["vs_baseline"]["diff"], 9), -(cost if cost is not None else math.inf))
+
+        name, best = max(better, key=rank)
+    else:
+        name, best = max(candidates, key=lambda na: na[1]["vs_baseline"]["ci_low"])
     vs = best["vs_baseline"]
     pts = f"{vs['diff'] * 100:+.1f} points [{vs['ci_low'] * 100:.1f}, {vs['ci_high'] * 100:.1f}]"
     if vs["ci_low"] <= 0:
@@ -363,23 +373,35 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
 
     arms: dict[str, Any] = {}
     cpr: dict[str, float | None] = {}
+    price_info = catalog.resolve(config.price_as) if config.price_as else None
     for arm, plan in plans.items():
-        res = [outcome.results[(arm, it.id)] for it in prep.items if (arm, it.id) in outcome.results]
+        done = [it.id for it in prep.items if (arm, it.id) in outcome.results]
+        res = [outcome.results[(arm, i)] for i in done]
         n = len(res)
-        costs_known = [r.cost_usd for r in res if r.cost_usd is not None]
-        cost_per_request = (sum(costs_known) / n) if n and len(costs_known) == n else None
+        if price_info is not None:
+            cost_per_request = _priced_as(price_info, arm in TUNED_ARMS,
+                                          [(plan.messages[i], outcome.results[(arm, i)].text) for i in done])
+        else:
+            costs_known = [r.cost_usd for r in res if r.cost_usd is not None]
+            cost_per_request = (sum(costs_known) / n) if n and len(costs_known) == n else None
         cpr[arm] = cost_per_request
         training_cost = 0.0
         training_kind = None
-        if arm in TUNED_ARMS and training:
+        cost_info = price_info or plan.info
+        if arm in TUNED_ARMS and price_info is not None:
+            training_cost = _training_cost_as(price_info, config.train)
+            training_kind = "estimated"
+        elif arm in TUNED_ARMS and training:
             actual = training.get("actual_cost_usd")
             training_cost = float(actual if actual is not None else training.get("estimated_cost_usd") or 0.0)
             training_kind = "actual" if actual is not None else "estimated"
         econ = arm_economics(cost_per_request, requests_per_month=config.requests_per_month,
                              training_cost_usd=training_cost,
-                             hosting_per_hour=plan.info.hosting_per_hour if arm in TUNED_ARMS else None,
-                             amortisation_months=_amortisation_months(plan.info, today))
+                             hosting_per_hour=cost_info.hosting_per_hour if arm in TUNED_ARMS else None,
+                             amortisation_months=_amortisation_months(cost_info, today))
         econ["training_cost_kind"] = training_kind
+        if price_info is not None:
+            econ["priced_as"] = price_info.key
         first = prep.items[0].id
         example = plan.messages[first]
         from . import tokens
@@ -413,6 +435,8 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         econ["break_even_requests_per_month"] = be
         econ["break_even_reason"] = reason
     infos = {plan.info.key: plan.info for plan in plans.values()}
+    if price_info is not None:
+        infos[price_info.key] = price_info
     data_prov: dict[str, Any] = {
         "train": {"path": config.train, "sha256": _sha256(config.train), "examples": len(prep.train)},
         "eval": {"path": config.eval, "sha256": _sha256(config.eval), "examples": len(prep.items)},
@@ -426,7 +450,8 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         "run_id": run_id,
         "created": created,
         "status": "complete" if complete else "partial",
-        "task": {"name": config.task or Path(config.eval).parent.name or "task"},
+        "task": {"name": config.task or Path(config.eval).parent.name or "task",
+                 **({"description": _price_as_note(price_info)} if price_info else {})},
         "metric": {"name": metric.name, "binary": bool(getattr(metric, "binary", False)),
                    "description": getattr(metric, "description", "")},
         "baseline": config.baseline,
@@ -447,6 +472,45 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     }
     results["verdict"] = verdict(results)
     return results
+
+
+def _priced_as(info: ModelInfo, tuned: bool,
+               answers: Sequence[tuple[Sequence[Mapping[str, Any]], str]]) -> float | None:
+    """Mean cost per request of these prompts and answers if ``info`` served them.
+
+    Tokens are counted with ``info``'s encoding (offline tiktoken), not the
+    measured model's tokenizer: the question is what this traffic would cost
+    there. Fine-tuned arms pay ``info``'s fine-tuned rates.
+    """
+    from . import tokens
+
+    if not answers:
+        return None
+    prices = costs.fine_tuned_prices(info) if tuned else costs.base_prices(info)
+    if not prices.known:
+        return None
+    encoding = info.encoding or tokens.DEFAULT_ENCODING
+    outs = tokens.count_texts([text for _, text in answers], encoding)
+    total = 0.0
+    for (messages, _), out in zip(answers, outs):
+        total += costs.request_cost(prices, tokens.count_messages(messages, encoding), out) or 0.0
+    return total / len(answers)
+
+
+def _training_cost_as(info: ModelInfo, train_path: str) -> float:
+    """The cookbook estimate of fine-tuning ``info`` on the training set (0 when unpriced)."""
+    from . import estimate as est
+
+    report = est.validated(train_path, info)
+    return float(est.training_estimate(report, info).get("training_cost_usd") or 0.0)
+
+
+def _price_as_note(info: ModelInfo) -> str:
+    return (f"Quality measured on the models shown; costs are the measured prompts and answers "
+            f"priced as {info.key} (tokens counted with its encoding; fine-tuned arms at its "
+            f"fine-tuned rates plus the cookbook estimate of fine-tuning it on this training set"
+            + (f", hosting ${info.hosting_per_hour:.2f}/h" if info.hosting_per_hour else "")
+            + ").")
 
 
 def plan_calls(plans: Mapping[str, ArmPlan], config: CompareConfig) -> list[Call]:
@@ -509,6 +573,8 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     from . import metrics as metrics_mod
 
     metric = metrics_mod.get_metric(config.metric)
+    if config.price_as:
+        catalog.resolve(config.price_as)  # an unknown model fails before anything runs
     prep = Prepared(config)
     if resume:
         record = store.get_run(resume)

@@ -76,6 +76,7 @@ class CompareConfig:
     eval_limit: int | None = None
     batch: bool = False
     task: str | None = None
+    price_as: str | None = None
     source: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,10 +111,12 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "eval_limit": (int, "a whole number"),
     "batch": (bool, "true or false"),
     "task": (str, "a name"),
+    "price_as": (str, "a model id whose prices apply to the measured tokens"),
 }
 _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
-                "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit"}
+                "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
+                "price-as": "price_as"}
 #: Keys of ``tune:`` passed to the provider's tune (the same names as ``ftdecide tune``'s flags).
 TUNE_KEYS = ("epochs", "lr", "learning_rate", "batch_size", "lora_r", "max_length", "max_steps",
              "processes", "suffix", "lr_multiplier", "seed", "tier", "validation", "model",
