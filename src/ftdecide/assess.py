@@ -25,6 +25,7 @@ from .decision import Decision, RuleSet, decide, load_rules
 from .errors import DataError, UnknownModelError, UsageError
 from .providers import ModelInfo
 from .questionnaire import Answers, with_assumptions
+from .report.format import finite as _num
 
 PathLike = str | os.PathLike[str]
 HORIZON_MONTHS = costs.DEFAULT_HORIZON_MONTHS
@@ -99,14 +100,6 @@ class Assessment:
 # -- evidence ----------------------------------------------------------------------------------
 
 
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
 
 
 def run_evidence(results: Mapping[str, Any], run_id: str) -> Evidence:

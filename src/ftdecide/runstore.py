@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .errors import UsageError
+from .store import open_db
 
 _MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
 
@@ -149,38 +150,10 @@ class RunStore:
             path = store_path()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit survives a crash or SIGKILL of this process (only a
-            # power cut can lose the last ones), at a fraction of FULL's fsyncs per call.
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise UsageError(f"the run store {self.path} cannot be opened: {exc}",
-                             hint="move the file aside; ftdecide creates a new one") from None
-
-    def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
-                        "applied_at TEXT NOT NULL)")
-        done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
-        for name, fn in _MIGRATIONS:
-            if name in done:
-                continue
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                # another process may have migrated while we waited for the lock
-                if self.db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
-                    self.db.execute("COMMIT")
-                    continue
-                fn(self.db)
-                self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        self.db = open_db(self.path, _MIGRATIONS, what="run store")
+        # WAL + NORMAL: a commit survives a crash or SIGKILL of this process (only a
+        # power cut can lose the last ones), at a fraction of FULL's fsyncs per call.
+        self.db.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         self.db.close()

@@ -129,6 +129,49 @@ class JobRecord:
         return dict(self.__dict__)
 
 
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+
+
+def open_db(path: Path, migrations: list[Migration], *, what: str) -> sqlite3.Connection:
+    """Connect to the store file (WAL, autocommit) and apply ``migrations`` not yet applied.
+
+    The job store and the run store (:mod:`ftdecide.runstore`) share the file
+    and the ``_migrations`` table, each with its own list of named migrations.
+    """
+    try:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        apply_migrations(db, migrations)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"the {what} {path} cannot be opened: {exc}",
+                         hint="move the file aside; ftdecide creates a new one") from None
+    return db
+
+
+def apply_migrations(db: sqlite3.Connection, migrations: list[Migration]) -> None:
+    """Run each migration once, in order, each in its own write transaction.
+
+    The applied check is repeated under the write lock, so two processes
+    opening a new store at the same moment never run a migration twice.
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
+               "applied_at TEXT NOT NULL)")
+    done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+    for name, fn in migrations:
+        if name in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is None:
+                fn(db)
+                db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
 class Store:
     """A connection to the store file; migrates on open."""
 
@@ -139,25 +182,7 @@ class Store:
             path = store_path()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise UsageError(f"the job store {self.path} cannot be opened: {exc}",
-                             hint="move the file aside; ftdecide creates a new one") from None
-
-    def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
-                        "applied_at TEXT NOT NULL)")
-        done = {r[0] for r in self.db.execute("SELECT name FROM _migrations")}
-        for name, fn in _MIGRATIONS:
-            if name in done:
-                continue
-            with self.transaction():
-                fn(self.db)
-                self.db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
+        self.db = open_db(self.path, _MIGRATIONS, what="job store")
 
     def transaction(self) -> "_Transaction":
         return _Transaction(self.db)

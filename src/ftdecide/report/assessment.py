@@ -12,7 +12,6 @@ comparison's own template rather than a copy of it.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,20 +19,13 @@ from . import _asset, _csp_hash, _environment, _write_atomic
 from . import format as fmt
 from ..assess import payback_text
 from .charts import HALO, WIDTH, FONT, Scale, _Frame, _Svg, _axes, _legend, _money_tick, _n, _style, nice_range
+from .format import finite as _finite
 
 __all__ = ["assessment_context", "render_assessment", "write_assessment", "payback_chart"]
 
 EFFECT_TEXT = {"decides": "decides", "outranked": "outranked", "supports": "supports", "risk": "risk"}
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _show(value: Any) -> str:

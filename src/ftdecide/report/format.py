@@ -12,7 +12,8 @@ import math
 from typing import Any
 
 
-def _finite(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (None, bools, text, NaN and infinities)."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -20,6 +21,9 @@ def _finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+_finite = finite
 
 
 def points(value: Any, *, signed: bool = False) -> str:

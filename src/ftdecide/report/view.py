@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import re
 from typing import Any, Mapping
 
 from ..errors import DataError
+from .format import finite as _num
 
 SCHEMA = 1
 STALE_PRICE_DAYS = 90
@@ -112,14 +112,6 @@ def _date(text: Any) -> _dt.date | None:
             return None
 
 
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _verdict_class(vs: Mapping[str, Any] | None) -> str:
