@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/tokens.py
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/sft.py
+	$(BIN)/python bench/runner.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info plugins/*/src/*.egg-info .pytest_cache .hypothesis
