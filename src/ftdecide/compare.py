@@ -260,20 +260,39 @@ def verdict(results: Mapping[str, Any]) -> str:
     pct = _percent(best["tokens"]["input_mean"], base["tokens"]["input_mean"])
     if pct is not None and abs(pct) >= 1:
         parts.append(f"{abs(pct):.0f} % {'fewer' if pct < 0 else 'more'} prompt tokens")
-    econ = best.get("economics") or {}
+    cost_clause = _cost_clause(best, base)
+    if cost_clause:
+        parts.append(cost_clause)
+    sentence = ", ".join(parts)
+    if cost_clause and cost_clause.startswith("never"):
+        # the best gain does not pay; say so of a confident arm that does
+        payers = [(n, a) for n, a in better if n != name
+                  and (_cost_clause(a, base) or "").startswith(("pays", "its", "cheaper"))]
+        if payers:
+            alt_name, alt = max(payers, key=lambda na: na[1]["vs_baseline"]["diff"])
+            av = alt["vs_baseline"]
+            sentence += (f"; {alt['label']}: {av['diff'] * 100:+.1f} points "
+                         f"[{av['ci_low'] * 100:.1f}, {av['ci_high'] * 100:.1f}] and "
+                         f"{_cost_clause(alt, base)}")
+    return sentence
+
+
+def _cost_clause(arm: Mapping[str, Any], base: Mapping[str, Any]) -> str | None:
+    """How an arm's costs compare with the baseline's, in a few words (None: nothing to say)."""
+    econ = arm.get("economics") or {}
     training = econ.get("training_cost_usd") or 0.0
     be = econ.get("break_even_requests_per_month")
     if training > 0 and be:
-        parts.append(f"pays back its {_fmt_money(training)} training at {be:,} requests/month")
-    elif training > 0 and be == 0:
-        parts.append(f"its {_fmt_money(training)} training pays back from the first request")
-    elif training > 0:
-        parts.append(f"never pays back its {_fmt_money(training)} training on cost alone")
-    elif best.get("cost_per_1k_usd") is not None and base.get("cost_per_1k_usd"):
-        cp = _percent(best["cost_per_1k_usd"], base["cost_per_1k_usd"])
+        return f"pays back its {_fmt_money(training)} training at {be:,} requests/month"
+    if training > 0 and be == 0:
+        return f"its {_fmt_money(training)} training pays back from the first request"
+    if training > 0:
+        return f"never pays back its {_fmt_money(training)} training on cost alone"
+    if arm.get("cost_per_1k_usd") is not None and base.get("cost_per_1k_usd"):
+        cp = _percent(arm["cost_per_1k_usd"], base["cost_per_1k_usd"])
         if cp is not None and abs(cp) >= 1:
-            parts.append(f"{abs(cp):.0f} % {'cheaper' if cp < 0 else 'dearer'} per request")
-    return ", ".join(parts)
+            return f"{abs(cp):.0f} % {'cheaper' if cp < 0 else 'dearer'} per request"
+    return None
 
 
 def score_run(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome,
