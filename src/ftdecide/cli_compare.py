@@ -80,7 +80,7 @@ def _trainer(catalog: Any, yes: bool):
 
     def train(config: Any, ctx: dict[str, Any]) -> dict[str, Any]:
         from . import tune as tuning
-        from .cli import _JobProgress, _render_tune_estimate
+        from .cli_jobs import _JobProgress, _render_tune_estimate
         from .store import Store, new_job_id
 
         state, save = ctx["state"], ctx["save"]
