@@ -177,7 +177,6 @@ def render_summary(result: Any) -> None:
     c = result.costs
     click.echo(f"\nCosts: {c['model']}" + (f" (prices as of {c['prices']['as_of']}, {c['prices']['source']})"
                                            if c["prices"]["as_of"] else ""))
-    months = c["payback_months"]
     rows = [
         ["training (one-off)", money(c["training_cost_usd"]), c["training_cost_source"] or ""],
         ["per request, today", money(c["cost_per_request_before_usd"]),

@@ -30,7 +30,7 @@ from .errors import DataError, UsageError
 from .prices import Catalog
 from .providers import ModelInfo
 from .runner import Call, Runner, RunOutcome, predicted_cost
-from .runstore import CallResult, RunStore, call_key
+from .runstore import RunStore, call_key
 
 RESAMPLES = 2000
 SCHEMA = 1
