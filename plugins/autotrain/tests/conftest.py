@@ -58,7 +58,7 @@ def autotrain_loaded(monkeypatch):
 def fake_autotrain(tmp_path, monkeypatch):
     """Install the test double as ``<tmp>/fake-env/bin/autotrain``; set FTDECIDE_AUTOTRAIN_BIN.
 
-    Returns a function ``configure(mode="success", log="success.log")`` that
+    Returns a function ``configure(mode="success", log="real-success.log")`` that
     selects what the next run does, and gives the path of the call record.
     """
     bin_dir = tmp_path / "fake-env" / "bin"
@@ -69,7 +69,7 @@ def fake_autotrain(tmp_path, monkeypatch):
     monkeypatch.setenv("FTDECIDE_AUTOTRAIN_BIN", str(script))
     record = tmp_path / "fake-call.json"
 
-    def configure(mode: str = "success", log: str = "success.log", delay: float = 0.0) -> Path:
+    def configure(mode: str = "success", log: str = "real-success.log", delay: float = 0.0) -> Path:
         monkeypatch.setenv("FAKE_AUTOTRAIN_MODE", mode)
         monkeypatch.setenv("FAKE_AUTOTRAIN_LOG", str(DATA / log))
         monkeypatch.setenv("FAKE_AUTOTRAIN_RECORD", str(record))

@@ -81,7 +81,7 @@ def test_dry_run_human_output_names_the_command(model_dir, autotrain_loaded, fak
 
 def test_tune_trains_records_the_job_and_its_cost(model_dir, autotrain_loaded, fake_autotrain,
                                                   capsys):
-    fake_autotrain("success", "success.log")
+    fake_autotrain("success", "real-success.log")
     code, out, err = _main(["tune", str(TRAIN), "--model", f"autotrain/{model_dir}", "--yes",
                             "--json"], capsys)
     assert code == 0, err
@@ -105,7 +105,7 @@ def test_tune_trains_records_the_job_and_its_cost(model_dir, autotrain_loaded, f
 
 def test_exit_0_without_weights_is_a_failed_job_exit_3(model_dir, autotrain_loaded,
                                                        fake_autotrain, capsys):
-    fake_autotrain("failed-exit0", "failed-exit0.log")
+    fake_autotrain("failed-exit0", "real-failed-exit0.log")
     code, out, err = _main(["tune", str(TRAIN), "--model", f"autotrain/{model_dir}", "--yes",
                             "--json"], capsys)
     assert code == 3
@@ -114,7 +114,7 @@ def test_exit_0_without_weights_is_a_failed_job_exit_3(model_dir, autotrain_load
     from ftdecide_autotrain.logparse import LogProgress
 
     p = LogProgress()
-    p.feed((Path(__file__).parent / "data" / "failed-exit0.log").read_text())
+    p.feed((Path(__file__).parent / "data" / "real-failed-exit0.log").read_text())
     assert job["error"].endswith(p.last_error())
     assert f"Error: job {job['job_id']} failed: AutoTrain exited with code 0 but wrote no model" \
         in err and "Traceback" not in err

@@ -63,8 +63,9 @@ def fake_python(tmp_path, monkeypatch):
     return path, log
 
 
-def test_setup_installs_cpu_torch_first_and_only_what_llm_sft_needs(fake_python):
+def test_setup_installs_cpu_torch_first_and_only_what_llm_sft_needs(fake_python, monkeypatch):
     python, log = fake_python
+    monkeypatch.setattr(env, "_reachable", lambda url, timeout=3.0: True)
     lines: list[str] = []
     result = env.setup(python=str(python), log=lines.append)
     calls = json.loads(log.read_text())
@@ -91,6 +92,7 @@ def test_setup_installs_cpu_torch_first_and_only_what_llm_sft_needs(fake_python)
 
 def test_a_failed_step_says_which_and_why(fake_python, monkeypatch):
     python, _ = fake_python
+    monkeypatch.setattr(env, "_reachable", lambda url, timeout=3.0: False)
     monkeypatch.setenv("FAKE_PY_FAIL", "trl==0.13.0")
     with pytest.raises(ftdecide.ProviderError) as info:
         env.setup(python=str(python))
@@ -138,3 +140,20 @@ def test_python_of_an_environment(tmp_path):
     lone.chmod(0o755)
     assert env.python_of(lone) is None
     assert os.access(exe, os.X_OK)
+
+
+def test_an_unreachable_cpu_index_is_left_out(fake_python):
+    """No five retries per package against an index that does not answer (a closed port)."""
+    import socket
+
+    python, log = fake_python
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    lines: list[str] = []
+    env.setup(python=str(python), torch_index_url=f"http://127.0.0.1:{port}/whl/cpu",
+              log=lines.append)
+    torch_install = [c for c in json.loads(log.read_text()) if "torch==2.13.0" in c][0]
+    assert "--extra-index-url" not in torch_install
+    assert any("is not reachable" in line for line in lines)

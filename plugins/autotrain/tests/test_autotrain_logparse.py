@@ -1,10 +1,12 @@
 """Reading AutoTrain's log: step and loss as they are written, and the last error line.
 
-The logs in ``tests/data`` are AutoTrain 0.8.36's output: ``real-*.log`` were
-recorded from real runs of ``autotrain --config`` (see
-``test_real_autotrain.py``), the others follow the same format from its source
-(loguru's format in ``autotrain/logging.py``, ``LossLoggingCallback`` and
-``monitor`` in ``autotrain/trainers/common.py``).
+The logs in ``tests/data`` are AutoTrain 0.8.36's real output, recorded from
+``autotrain --config`` runs on a CPU (``test_autotrain_real.py`` writes them
+with ``FTDECIDE_AUTOTRAIN_KEEP_LOG``; only the temporary paths were shortened):
+``real-success.log`` a finished run (the Trainer's tqdm bar and the loss lines
+of ``LossLoggingCallback`` share lines), ``real-failed-exit0.log`` a run whose
+model failed to load (``monitor`` logged the exception, exit 0),
+``real-refused.log`` a config AutoTrain refused (a traceback, exit 1).
 """
 
 from __future__ import annotations
@@ -81,10 +83,28 @@ def test_failure_logged_by_monitor_gives_its_last_error_line(name):
     assert error == p.errors[-1].splitlines()[0]
 
 
+def test_real_success_log_in_detail():
+    p = _feed_in_chunks((DATA / "real-success.log").read_text(encoding="utf-8"), 4096)
+    assert len(p.rows) == p.total_steps == 37 and p.logging_steps == 1
+    assert p.rows[0] == {"step": 1, "epoch": 0.02702702702702703, "train_loss": 8.5801,
+                         "learning_rate": 0.00125}
+    assert p.rows[-1]["step"] == 37 and p.rows[-1]["epoch"] == 1.0
+    assert p.summary["train_steps_per_second"] > 0
+
+
+def test_real_failure_gives_autotrains_own_message():
+    p = _feed_in_chunks((DATA / "real-failed-exit0.log").read_text(encoding="utf-8"), 300)
+    assert p.last_error() == "Error while deserializing header: invalid header length"
+    assert p.last_exception.startswith("safetensors._safetensors_rust.SafetensorError")
+
+
 def test_refused_config_gives_the_traceback_line():
-    p = _feed_in_chunks((DATA / "refused.log").read_text(encoding="utf-8"), 64)
+    p = _feed_in_chunks((DATA / "real-refused.log").read_text(encoding="utf-8"), 64)
     assert p.errors == []
-    assert p.last_error().startswith("pydantic_core._pydantic_core.ValidationError: 1 validation")
+    assert p.last_error() == (
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for "
+        "LLMTrainingParams: epochs: Input should be a valid integer, unable to parse string as "
+        "an integer [type=int_parsing, input_value='many', input_type=str]")
 
 
 def test_logging_steps_scale_the_step_numbers():

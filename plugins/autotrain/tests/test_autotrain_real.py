@@ -87,20 +87,30 @@ def _ftdecide(args: list[str], env: dict[str, str], timeout: float = 1800):
                           timeout=timeout)
 
 
-def test_real_autotrain_trains_and_ask_answers(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    """A tiny Llama + tokenizer saved by the AutoTrain environment's transformers."""
     assert REAL is not None
     python = at_env.python_of(REAL)
     assert python is not None, f"no Python beside {REAL}"
-    base = tmp_path / "tiny-base"
+    base = tmp_path_factory.mktemp("autotrain-real") / "tiny-base"
     built = subprocess.run([str(python), "-c", BUILD_TINY, str(TRAIN), str(base)],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-3000:]
-    env = {**os.environ, "HOME": str(tmp_path / "home"),
+    return base
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "HOME": str(tmp_path / "home"),
            "FTDECIDE_DATA_DIR": str(tmp_path / "data"),
            "FTDECIDE_CONFIG_DIR": str(tmp_path / "config"),
            "FTDECIDE_CACHE_DIR": str(tmp_path / "cache"),
            "FTDECIDE_LOAD_PLUGINS": "autotrain,hf", "FTDECIDE_AUTOTRAIN_BIN": str(REAL),
            "HF_HUB_OFFLINE": "1"}
+
+
+def test_real_autotrain_trains_and_ask_answers(tiny_base, tmp_path):
+    base, env = tiny_base, _env(tmp_path)
     args = [str(TRAIN), "--model", f"autotrain/{base}", "--backend", "local",
             "--epochs", "1", "--batch-size", "8", "--lr", "0.005", "--json"]
 
@@ -156,3 +166,33 @@ def test_real_autotrain_trains_and_ask_answers(tmp_path, monkeypatch):
     if keep:
         Path(keep).write_text(log)
     assert cfg.read(m["config"])["params"]["epochs"] == 1
+
+
+def test_real_autotrain_exit_0_without_weights_is_a_failed_job(tiny_base, tmp_path):
+    """Damaged weights: AutoTrain's monitor catches the loading error, logs it and exits 0;
+    ftdecide records a failed job with that error line and exits 3."""
+    import shutil
+
+    broken = tmp_path / "broken-base"
+    shutil.copytree(tiny_base, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    env = _env(tmp_path)
+    run = _ftdecide(["tune", str(TRAIN), "--model", f"autotrain/{broken}", "--epochs", "1",
+                     "--yes", "--json"], env)
+    assert run.returncode == 3, run.stderr[-3000:]
+    job = json.loads(run.stdout)
+    assert job["status"] == "failed" and job["metrics"]["exit_code"] == 0
+    assert not job["metrics"]["verdict"]["ok"] and job["metrics"]["verdict"]["launched"]
+    log = (Path(job["run_dir"]) / "autotrain.log").read_text(errors="replace")
+    assert "has failed due to an exception" in log
+    from ftdecide_autotrain.logparse import LogProgress
+
+    p = LogProgress()
+    p.feed(log)
+    p.close()
+    assert p.last_error() and job["error"].endswith(p.last_error())
+    assert "wrote no model" in run.stderr and "Traceback" not in run.stderr
+    keep = os.environ.get("FTDECIDE_AUTOTRAIN_KEEP_FAILED_LOG")
+    if keep:
+        Path(keep).write_text(log)

@@ -67,6 +67,7 @@ LLM_REQUIREMENTS = (
     "einops==0.8.0",
 )
 MANIFEST = "ftdecide-autotrain-env.json"
+PROBE_TIMEOUT_S = 3.0
 
 
 def env_root() -> Path:
@@ -153,6 +154,23 @@ def manifest() -> dict[str, Any] | None:
         return None
 
 
+def _reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``url``'s host answers on its port (an unreachable extra index makes pip retry
+    five times for every package it looks up there)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "file" or not parts.hostname:
+        return True
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _run(cmd: list[str], log: Callable[[str], None], *, timeout: float) -> float:
     """Run one setup step, streaming its output to ``log``; returns its seconds."""
     log("$ " + " ".join(cmd))
@@ -216,6 +234,10 @@ def setup(*, python: str | None = None, torch: str = TORCH_REQUIREMENT,
     vpython = str(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
     pip = [vpython, "-m", "pip", "install", "--disable-pip-version-check"]
     torch_cmd = pip + [torch]
+    if torch_index_url and not _reachable(torch_index_url):
+        log(f"{torch_index_url} is not reachable (checked with a {PROBE_TIMEOUT_S:g} s "
+            "timeout): installing torch from the configured indexes only")
+        torch_index_url = None
     if torch_index_url:
         torch_cmd += ["--extra-index-url", torch_index_url]
     timings["torch"] = _run(torch_cmd, log, timeout=step_timeout)
@@ -235,6 +257,9 @@ def setup(*, python: str | None = None, torch: str = TORCH_REQUIREMENT,
             + "\n".join(proc.stderr.strip().splitlines()[-10:]),
             hint="run `ftdecide autotrain setup --force`, or report the versions above")
     versions = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "+cpu" not in str(versions.get("torch")) and not versions.get("cuda"):
+        log(f"note: torch {versions.get('torch')} is not the +cpu build; if it pulled CUDA "
+            "libraries, rebuild with --torch-index-url pointing at CPU wheels")
     timings["check"] = round(time.monotonic() - started - sum(timings.values()), 1)
     if versions.get("autotrain-advanced") != AUTOTRAIN_VERSION or not _usable(binary):
         raise ftdecide.ProviderError(

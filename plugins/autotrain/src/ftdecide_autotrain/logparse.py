@@ -37,6 +37,8 @@ LOG_LINE_RE = re.compile(
     r"^(?P<level>TRACE|DEBUG|INFO|SUCCESS|WARNING|ERROR|CRITICAL)\s*\|\s*"
     r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s*\|\s*"
     r"(?P<where>[\w.<>-]+:[\w.<>-]+:\d+)\s+-\s?(?P<message>.*)$")
+LOG_START_RE = re.compile(r"(?:TRACE|DEBUG|INFO|SUCCESS|WARNING|ERROR|CRITICAL)\s*\|\s*"
+                          r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*\|")
 TQDM_RE = re.compile(r"^\s*(?P<pct>\d{1,3})%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*"
                      r"\[[^\]]*?(?:s/it|it/s)\]")
 LOGGING_STEPS_RE = re.compile(r"^Logging steps: (\d+)$")
@@ -107,6 +109,7 @@ class LogProgress:
     _buffer: str = ""
     _losses: int = 0
     _in_traceback: bool = False
+    _detail: int = 0
 
     def feed(self, text: str) -> bool:
         """Add text; True when the step or the loss curve changed."""
@@ -123,26 +126,50 @@ class LogProgress:
         return self._segment(rest) if rest else False
 
     def _segment(self, raw: str) -> bool:
+        """One piece of output between line breaks or carriage returns. A Trainer bar is not
+        followed by a newline, so the next log line often shares its piece:
+        `` 3%|▎   | 1/37 [00:00<00:09,  3.71it/s]INFO     | ... - {'loss': 8.54, ...}``."""
         segment = strip_ansi(raw)
-        if not segment.strip():
-            return False
-        tq = parse_tqdm(segment)
-        if tq is not None:
-            step, total = tq
+        changed = False
+        while True:
+            bar = TQDM_RE.match(segment)
+            if bar is None:
+                break
+            step, total = int(bar["n"]), int(bar["total"])
             before = (self.step, self.total_steps)
             self.total_steps = total
             self.step = max(self.step or 0, step)
-            return (self.step, self.total_steps) != before
+            changed |= (self.step, self.total_steps) != before
+            segment = segment[bar.end():]
+        if not segment.strip():
+            return changed
+        start = LOG_START_RE.search(segment)
+        if start is not None and start.start() > 0:
+            changed |= self._text(segment[:start.start()])
+            segment = segment[start.start():]
+        return self._text(segment) or changed
+
+    def _text(self, segment: str) -> bool:
+        if not segment.strip():
+            return False
         self.last_line = segment.strip()
         line = parse_line(segment)
         if line is None:
             stripped = segment.strip()
             if stripped.startswith("Traceback (most recent call last)"):
                 self._in_traceback = True
+                self._detail = 0
             elif EXCEPTION_LINE_RE.match(stripped) and (self._in_traceback or ":" in stripped):
                 self.last_exception = stripped
                 self._in_traceback = False
+                # pydantic puts the field and the reason on the next lines
+                self._detail = 2 if "ValidationError" in stripped else 0
+            elif self._detail and self.last_exception and not stripped.startswith(
+                    ("For further information", "File ", "^")):
+                self.last_exception += ": " + stripped
+                self._detail -= 1
             return False
+        self._detail = 0
         self._in_traceback = line.message.startswith(("Traceback", "train has failed")) or \
             "Traceback (most recent call last)" in line.message
         if line.level in ("ERROR", "CRITICAL"):
