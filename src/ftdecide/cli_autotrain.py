@@ -8,12 +8,12 @@ only when a command runs.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
+from .cli_common import _echo_json, _err
 from .errors import UsageError
 
 
@@ -60,18 +60,18 @@ def setup(python: str | None, torch: str | None, torch_index_url: str | None, fo
     """
     env = _env()
     kwargs: dict[str, Any] = {"python": python, "force": force,
-                              "log": lambda line: click.echo(line, err=True)}
+                              "log": _err}
     if torch:
         kwargs["torch"] = torch
     if torch_index_url is not None:
         kwargs["torch_index_url"] = torch_index_url or None
     result = env.setup(**kwargs)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        _echo_json(result)
         return
     versions = result.get("versions") or {}
-    click.echo(f"AutoTrain {result['autotrain']} {'(already set up) ' if result.get('reused') else ''}"
-               f"in {result['binary']}")
+    reused = "(already set up) " if result.get("reused") else ""
+    click.echo(f"AutoTrain {result['autotrain']} {reused}in {result['binary']}")
     click.echo("  " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     if result.get("total_s") is not None and not result.get("reused"):
         click.echo(f"  set up in {result['total_s']:.0f} s")
@@ -93,11 +93,11 @@ def status(autotrain_bin: str | None, as_json: bool) -> None:
     data = {"binary": str(found[0]) if found else None, "from": found[1] if found else None,
             "setup_dir": str(env.env_dir()), "manifest": env.manifest()}
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        _echo_json(data)
     elif found:
         click.echo(f"autotrain: {found[0]} (from {found[1]})")
     if found is None:
         if not as_json:
-            click.echo("no AutoTrain environment", err=True)
+            _err("no AutoTrain environment")
         env.require_binary(autotrain_bin)  # raises the clear message
     sys.stdout.flush()
