@@ -244,6 +244,8 @@ def setup(*, python: str | None = None, torch: str = TORCH_REQUIREMENT,
     timings["autotrain"] = _run(pip + ["--no-deps", AUTOTRAIN_REQUIREMENT], log,
                                 timeout=step_timeout)
     timings["dependencies"] = _run(pip + list(LLM_REQUIREMENTS), log, timeout=step_timeout)
+    log("(pip's notes that autotrain-advanced's other requirements are not installed are "
+        "expected: only what its LLM fine-tuning imports is)")
     check = ("import json, importlib.metadata as m, torch, trl, peft, transformers, "
              "autotrain.trainers.clm.train_clm_sft\n"
              "names = ['autotrain-advanced', 'torch', 'transformers', 'trl', 'peft', "
