@@ -491,6 +491,13 @@ def _render_tune_estimate(estimate: dict[str, Any]) -> None:
     """The cost shown before confirmation (stderr: stdout is for the result)."""
     from .render import money, number
 
+    if estimate.get("hardware"):
+        # priced in hardware time: the epochs (and steps) of each hardware class are in
+        # its table row, and the token price of the cookbook formula does not apply
+        _err(f"{estimate['model']}: {estimate['examples']:,} examples, "
+             f"{estimate['tokens']['total']:,} tokens")
+        _err(_hardware_table(estimate["hardware"]))
+        return
     _err(f"{estimate['model']}: {estimate['examples']:,} examples, "
          f"{estimate['tokens']['total']:,} tokens, {estimate['epochs']} epoch(s) "
          f"({estimate['epochs_source']})")
@@ -499,8 +506,6 @@ def _render_tune_estimate(estimate: dict[str, Any]) -> None:
         _err(f"estimated training cost: {money(estimate['training_cost_usd'])} "
              f"({number(estimate['billed_tokens'])} billed tokens"
              + (f", {tier} tier" if tier else "") + ")")
-    if estimate.get("hardware"):
-        _err(_hardware_table(estimate["hardware"]))
 
 
 def _hardware_table(hardware: dict[str, Any]) -> str:
