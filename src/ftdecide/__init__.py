@@ -28,6 +28,7 @@ from .providers import (
     TuneRequest,
     UploadLog,
     Usage,
+    content_text,
 )
 from . import paths
 
@@ -53,6 +54,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "__version__",
+    "content_text",
     "hookimpl",
     "paths",
 ]

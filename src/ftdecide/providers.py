@@ -18,6 +18,22 @@ from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 Message = Mapping[str, Any]
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's ``content``: a string as it is, a list of content parts
+    joined (the ``text`` of each part), nothing for ``None``.
+
+    Chat formats allow both shapes; every place that needs the plain text (token
+    counting aside) uses this, so they all read a message the same way.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content)
+    return str(content)
 """One chat message: ``{"role": ..., "content": ...}`` as in OpenAI chat JSONL."""
 
 

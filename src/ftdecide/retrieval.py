@@ -39,9 +39,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .errors import DataError, UsageError
+from .providers import content_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -269,15 +270,6 @@ def load_corpus(path: str | Path) -> list[Passage]:
     return passages
 
 
-def _content(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    return ""
-
-
 def passages_from_examples(examples: Iterable[Any], *, include_answer: bool = True
                            ) -> list[Passage]:
     """One passage per training example (``ftdecide.data.Example``), in order.
@@ -293,7 +285,7 @@ def passages_from_examples(examples: Iterable[Any], *, include_answer: bool = Tr
     passages: list[Passage] = []
     for i, example in enumerate(examples):
         prompt, answer = split_example(example.messages)
-        users = [_content(m) for m in prompt if m.get("role") == "user"]
+        users = [content_text(m.get("content")) for m in prompt if m.get("role") == "user"]
         parts = [users[-1]] if users else []
         if include_answer and answer:
             parts.append(answer)

@@ -60,7 +60,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .errors import ProviderError
 from .plugins import hookimpl
-from .providers import Completion, Message, ModelInfo, Provider, Usage
+from .providers import Completion, Message, ModelInfo, Provider, Usage, content_text
 
 __all__ = [
     "FakePlugin",
@@ -97,20 +97,11 @@ ARM_DEPLOYMENT_PATH = ("/subscriptions/{subscription}/resourceGroups/{resource_g
 Responder = Callable[[Mapping[str, Any]], str]
 
 
-def _content_text(content: Any) -> str:
-    """Text of a message's ``content``: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    return ""
-
-
 def echo_last_user(request_json: Mapping[str, Any]) -> str:
     """The default responder: the content of the last ``user`` message ("" if none)."""
     for message in reversed(list(request_json.get("messages") or [])):
         if isinstance(message, Mapping) and message.get("role") == "user":
-            return _content_text(message.get("content"))
+            return content_text(message.get("content"))
     return ""
 
 

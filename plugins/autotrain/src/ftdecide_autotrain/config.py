@@ -415,7 +415,7 @@ def write_data(chat_jsonl: str | os.PathLike[str], data_dir: str | os.PathLike[s
                         hint="drop tool calls from the training set")
                 if "weight" in m:
                     weights += 1
-                messages.append({"role": role, "content": _text(m.get("content"))})
+                messages.append({"role": role, "content": ftdecide.content_text(m.get("content"))})
             w.write(json.dumps({TEXT_COLUMN: messages}, ensure_ascii=False) + "\n")
             examples += 1
     os.replace(tmp, out)
@@ -424,11 +424,3 @@ def write_data(chat_jsonl: str | os.PathLike[str], data_dir: str | os.PathLike[s
     return {"path": str(out), "examples": examples, "dropped_weights": weights}
 
 
-def _text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content)
-    return str(content)

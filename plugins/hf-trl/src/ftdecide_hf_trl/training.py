@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ftdecide.errors import FtdecideError, UsageError
-from ftdecide.providers import JobState, ProgressCallback, TuneRequest
+from ftdecide.providers import JobState, ProgressCallback, TuneRequest, content_text
 
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
@@ -206,7 +206,7 @@ def to_prompt_completion(messages: list[Mapping[str, Any]]) -> dict[str, list[di
     dropped. Only ``role`` and ``content`` are kept (list contents are joined
     text parts), so any chat template renders them.
     """
-    clean = [{"role": str(m.get("role")), "content": _text(m.get("content"))} for m in messages]
+    clean = [{"role": str(m.get("role")), "content": content_text(m.get("content"))} for m in messages]
     last = max((i for i, m in enumerate(clean) if m["role"] == "assistant"), default=None)
     if last is None:
         raise UsageError("a training example has no assistant message")
@@ -1043,14 +1043,6 @@ def _int_option(options: Mapping[str, Any], name: str, default: int | None, *,
     return int(value)
 
 
-def _text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content)
-    return str(content)
 
 
 def _round(value: Any) -> float | None:
