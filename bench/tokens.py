@@ -59,7 +59,7 @@ def generate(path: Path, n: int, seed: int = 0) -> Path:
 
 def cookbook_loop(path: Path) -> int:
     """The notebook's num_tokens_from_messages over every example."""
-    from ftdecide.tokens import get_encoding
+    from ftdecide.data._tokens import get_encoding
 
     encoding = get_encoding("o200k_base")
     total = 0
@@ -78,7 +78,7 @@ def cookbook_loop(path: Path) -> int:
 
 def raw_tiktoken(path: Path) -> int:
     """Read, parse, and encode_ordinary_batch 1,000 examples at a time."""
-    from ftdecide.tokens import get_encoding
+    from ftdecide.data._tokens import get_encoding
 
     encoding = get_encoding("o200k_base")
     total = 0
@@ -102,7 +102,7 @@ def raw_tiktoken(path: Path) -> int:
 
 
 def ftdecide_path(path: Path) -> int:
-    from ftdecide import data
+    from ftdecide.data import _files as data
 
     report = data.validate(path, encoding="o200k_base")
     assert report.valid, report.errors
@@ -122,7 +122,7 @@ def timed(fn, path: Path, repeat: int) -> tuple[float, int]:
 def peak_rss_mb(path: Path) -> tuple[float, float]:
     """Peak RSS (MB) of a fresh process that validates ``path``, and of its
     largest worker process (0 when it used none)."""
-    code = ("import resource, sys\nfrom ftdecide import data\n"
+    code = ("import resource, sys\nfrom ftdecide.data import _files as data\n"
             "r = data.validate(sys.argv[1])\nassert r.valid\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
             " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
@@ -145,7 +145,7 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"file: {small} ({small.stat().st_size / 1e6:.1f} MB, {n:,} examples), "
           f"{cores} cores usable (of {os.cpu_count()})")
-    from ftdecide.tokens import get_encoding
+    from ftdecide.data._tokens import get_encoding
 
     get_encoding("o200k_base")  # load once, outside the timings
 

@@ -23,8 +23,8 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
-from ftdecide.cli import cli, main
-from ftdecide.decision import LABELS
+from ftdecide.cli.main import cli, main
+from ftdecide.assess._decision import LABELS
 from ftdecide.testing import OpenAICompatibleServer
 
 TODAY = "2026-11-28"
@@ -358,7 +358,7 @@ def test_measured_gain_that_costs_more_each_month(task, monkeypatch, first_party
 
 
 def fmt_money(value: float) -> str:
-    from ftdecide.report.format import money
+    from ftdecide.report._format import money
 
     return money(value)
 
@@ -411,9 +411,9 @@ from test_questionnaire import ANSWERS  # noqa: E402
 def test_any_valid_answers_give_a_label_and_a_trace(first_party, answers):
     import datetime as _dt
 
-    from ftdecide.assess import assess as run
-    from ftdecide.prices import load_catalog
-    from ftdecide.questionnaire import validate
+    from ftdecide.assess._evidence import assess as run
+    from ftdecide.pricing._catalog import load_catalog
+    from ftdecide.assess._questionnaire import validate
 
     result = run(validate(answers, origin="interactive"), catalog=load_catalog(),
                  today=_dt.date(2026, 11, 28)).to_json()

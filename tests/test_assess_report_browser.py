@@ -14,10 +14,10 @@ import json
 
 import pytest
 
-from ftdecide.assess import assess
-from ftdecide.prices import load_catalog
-from ftdecide.questionnaire import validate
-from ftdecide.report.assessment import write_assessment
+from ftdecide.assess._evidence import assess
+from ftdecide.pricing._catalog import load_catalog
+from ftdecide.assess._questionnaire import validate
+from ftdecide.report._assessment import write_assessment
 from test_report import HOSTILE, hostile_results, realistic_results
 from test_report_browser import CHROMIUM, Opened, _screenshot, browser  # noqa: F401 - the fixture
 

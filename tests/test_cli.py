@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftdecide import tokens
-from ftdecide.cli import cli
+from ftdecide.data import _tokens as tokens
+from ftdecide.cli.main import cli
 from ftdecide.examples import example_path
 
 TRAIN = example_path("triage", "train")
@@ -26,7 +26,7 @@ def run(*args, env=None):
 
 def invoke_main(args, capsys):
     """Through main(): the error handling users get (messages, exit codes)."""
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(list(args))

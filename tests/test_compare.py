@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftdecide.cli import cli
+from ftdecide.cli.main import cli
+import ftdecide.compare._runner
 from ftdecide.plugins import Registry, set_registry
 from ftdecide.testing import FakePlugin, FakeProvider, OpenAICompatibleServer
-from ftdecide.tokens import count_texts
+from ftdecide.data._tokens import count_texts
 
 BASE = "gpt-4o-mini-2024-07-18"
 PRICE_IN, PRICE_OUT = 0.15, 0.60  # reference/providers.md §3, per 1M tokens
@@ -127,7 +128,7 @@ def test_full_run_has_exact_quality_and_cost(task, server, fake, env):
     expected_cost = 0.0
     for p in zs:
         answer = server_rule(p.json)
-        from ftdecide.tokens import count_messages
+        from ftdecide.data._tokens import count_messages
 
         expected_cost += (count_messages(p.json["messages"]) * PRICE_IN
                           + count_texts([answer])[0] * PRICE_OUT) / 1e6
@@ -198,7 +199,7 @@ def test_bad_config_names_the_key(task, tmp_path, env):
     cfg.write_text("train: train.jsonl\neval: eval.jsonl\nmodel: openai/gpt-4o-mini\nshotz: 3\n")
     result = CliRunner().invoke(cli, ["compare", "--config", str(cfg)])
     assert result.exit_code != 0
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(["compare", "--config", str(cfg)])
@@ -206,7 +207,7 @@ def test_bad_config_names_the_key(task, tmp_path, env):
 
 
 def test_bad_config_messages(task, tmp_path, env, capsys):
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     cases = {
         "shotz: 3\n": "unknown key 'shotz'",
@@ -313,9 +314,9 @@ def test_sigkill_then_resume_repeats_no_answered_call(task, tmp_path):
 
 
 def test_batch_api_sends_one_batch_at_half_price(task, server, env, monkeypatch):
-    import ftdecide.runner
+    import ftdecide.compare._runner
 
-    monkeypatch.setattr(ftdecide.runner, "BATCH_POLL_S", 0.01)
+    monkeypatch.setattr(ftdecide.compare._runner, "BATCH_POLL_S", 0.01)
     data = json.loads(compare(task, "--arms", "zeroshot,fewshot", "--batch", "--json").stdout)
     assert chat_posts(server) == []
     assert len(server.calls("POST", "/v1/batches")) == 1

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ftdecide.conditions import ConditionError, parse
+from ftdecide.assess._conditions import ConditionError, parse
 
 
 @pytest.mark.parametrize("text,values,expected", [

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ftdecide import ModelInfo, Usage, costs
+from ftdecide import ModelInfo, Usage
+from ftdecide.pricing import _costs as costs
 
 MINI = ModelInfo(id="gpt-4o-mini-2024-07-18", provider="openai", tunable=True,
                  training_per_1m=3.0, input_per_1m=0.15, cached_input_per_1m=0.075,

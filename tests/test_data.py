@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftdecide import data, tokens
+from ftdecide.data import _files as data
+from ftdecide.data import _tokens as tokens
 from ftdecide.errors import DataError, UsageError
 
 
@@ -749,7 +750,7 @@ def test_ctrl_c_in_a_real_process_leaves_no_worker(tmp_path: Path) -> None:
     path = write(tmp_path / "t.jsonl", good_lines(4000))
     script = (
         "import multiprocessing, sys, time\n"
-        "from ftdecide import data\n"
+        "from ftdecide.data import _files as data\n"
         "data._CHUNK_BYTES = 1024\n"
         "def progress(done):\n"
         "    print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"

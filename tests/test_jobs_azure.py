@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from ftdecide.cli import main
+from ftdecide.cli.main import main
 from ftdecide.plugins import Registry, set_registry
-from ftdecide.store import Store
+from ftdecide.tune._store import Store
 from ftdecide.testing import openai_server  # noqa: F401 - fixture
 
 pytest.importorskip("openai")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from ftdecide.cli import main
+from ftdecide.cli.main import main
 from ftdecide.examples import example_path
 from ftdecide.plugins import Registry, set_registry
-from ftdecide.store import Store
+from ftdecide.tune._store import Store
 from ftdecide.testing import openai_server  # noqa: F401 - fixture
 
 pytest.importorskip("openai")
@@ -133,7 +133,7 @@ def test_the_provider_job_id_is_stored_before_the_first_poll(env, small_train, c
             [record] = Store().jobs()
             seen["stored"] = (record.provider_job_id, record.status)
         job = s.jobs[match.group("job_id")]
-        from ftdecide import testing
+        from ftdecide.testing import _server as testing
 
         testing._advance_job(s, job)
         return testing._public(job)
@@ -229,7 +229,7 @@ def test_a_500_after_the_job_was_created_is_found_not_repeated(env, small_train,
     server = env
 
     def create_then_fail(s, request, match):
-        from ftdecide import testing
+        from ftdecide.testing import _server as testing
 
         testing._create_job(s, request, match)
         return testing.Reply(500, testing.error_body("upstream error", type="server_error"))

@@ -15,15 +15,7 @@ from hypothesis import strategies as st
 
 from ftdecide import hookimpl
 from ftdecide.errors import DataError, PluginError, UsageError
-from ftdecide.metrics import (
-    BUILTIN_NAMES,
-    Score,
-    available_metrics,
-    extract_json_object,
-    get_metric,
-    label_of,
-    normalize_text,
-)
+from ftdecide.compare._metrics import BUILTIN_NAMES, Score, available_metrics, extract_json_object, get_metric, label_of, normalize_text
 from ftdecide.plugins import Registry, set_registry
 from ftdecide.testing import FakePlugin
 
@@ -375,7 +367,7 @@ def test_pip_installed_plugin_metric_loads_through_entry_points(tmp_path):
                    check=True, capture_output=True, text=True)
     code = textwrap.dedent("""
         import json
-        from ftdecide.metrics import get_metric
+        from ftdecide.compare._metrics import get_metric
         m = get_metric("length-ratio")
         print(json.dumps({"source": m.source, "description": m.description,
                           "score": m.score("abcd", "ab").value}))

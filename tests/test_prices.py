@@ -4,7 +4,7 @@ import json
 import pytest
 
 import ftdecide
-from ftdecide import prices
+from ftdecide.pricing import _catalog as prices
 from ftdecide.errors import DataError, UnknownModelError, UsageError
 
 

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftdecide import questionnaire as qn
+from ftdecide.assess import _questionnaire as qn
 from ftdecide.errors import DataError
 
 SCHEMA = [  # issue 7, "Answers schema", in the lesson's order

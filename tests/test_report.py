@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from ftdecide.errors import DataError
-from ftdecide.report import ReportFiles, items_csv, render_html, results_json, write_report
-from ftdecide.report import format as fmt
+from ftdecide.report._html import ReportFiles, items_csv, render_html, results_json, write_report
+from ftdecide.report import _format as fmt
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "ftdecide" / "examples" / "triage"
 RPM = 100_000
@@ -392,7 +392,7 @@ def test_filter_flags_match_the_scores():
 
 
 def test_break_even_markers_sit_where_the_lines_cross_the_baseline():
-    from ftdecide.report.charts import PALETTE
+    from ftdecide.report._charts import PALETTE
 
     r = realistic_results()
     svg = next(s for s in _svgs(render_html(r)) if s.get("id") == "chart-monthly-cost")
@@ -425,7 +425,7 @@ def test_quality_chart_orders_points_and_draws_intervals():
 
 
 def test_axis_choice_follows_the_data():
-    from ftdecide.report.charts import monthly_cost, quality_vs_cost
+    from ftdecide.report._charts import monthly_cost, quality_vs_cost
 
     r = realistic_results(8, training=False)
     for arm in r["arms"].values():
@@ -444,7 +444,7 @@ def test_axis_choice_follows_the_data():
 
 
 def test_all_zero_costs_still_draw():
-    from ftdecide.report.charts import monthly_cost, quality_vs_cost
+    from ftdecide.report._charts import monthly_cost, quality_vs_cost
 
     r = realistic_results(5, training=False)
     for arm in r["arms"].values():

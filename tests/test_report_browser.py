@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ftdecide.report import write_report
+from ftdecide.report._html import write_report
 from test_report import HOSTILE, hostile_results, realistic_results
 
 

@@ -13,20 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftdecide import retrieval
-from ftdecide.data import Example, load_examples
+from ftdecide.compare import _retrieval as retrieval
+from ftdecide.data._files import Example, load_examples
 from ftdecide.errors import DataError, UsageError
-from ftdecide.retrieval import (
-    PASSAGE_CHARS,
-    Passage,
-    Retriever,
-    load_corpus,
-    passages_from_examples,
-    split_passages,
-)
-from ftdecide.strategies import split_example
+from ftdecide.compare._retrieval import PASSAGE_CHARS, Passage, Retriever, load_corpus, passages_from_examples, split_passages
+from ftdecide.data._prompts import split_example
 
-TRIAGE = Path(retrieval.__file__).parent / "examples" / "triage"
+TRIAGE = Path(retrieval.__file__).parents[1] / "examples" / "triage"
 CORPUS = TRIAGE / "corpus"
 
 

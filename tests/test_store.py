@@ -2,9 +2,9 @@ import sqlite3
 
 import pytest
 
-from ftdecide import store as store_mod
+from ftdecide.tune import _store as store_mod
 from ftdecide.errors import UsageError
-from ftdecide.store import Store
+from ftdecide.tune._store import Store
 
 
 def make(store, **over):

@@ -16,19 +16,9 @@ import pytest
 
 import ftdecide
 from ftdecide.plugins import Registry
-from ftdecide.prices import Catalog
-from ftdecide.testing import (
-    ARM_DEPLOYMENT_PATH,
-    AZURE_RESULT_COLUMNS,
-    OPENAI_RESULT_COLUMNS,
-    FakePlugin,
-    FakeProvider,
-    OpenAICompatibleServer,
-    Reply,
-    fake_plugin,
-    openai_server,  # noqa: F401 - the fixture, imported as plugin authors do
-)
-from ftdecide.tokens import count_messages, count_texts
+from ftdecide.pricing._catalog import Catalog
+from ftdecide.testing import ARM_DEPLOYMENT_PATH, AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS, FakePlugin, FakeProvider, OpenAICompatibleServer, Reply, fake_plugin, openai_server
+from ftdecide.data._tokens import count_messages, count_texts
 
 MESSAGES = [{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "hello world"}]
@@ -326,7 +316,7 @@ def test_upload_of_invalid_jsonl_is_refused(sdk):
 
 
 def test_job_advances_per_poll_and_finishes_with_model_tokens_and_result_file(server, sdk):
-    from ftdecide.tokens import count_examples
+    from ftdecide.data._tokens import count_examples
 
     job, seen = run_job(sdk, server, suffix="triage", metadata={"ftdecide_job_id": "ft-1"},
                         method={"type": "supervised",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftdecide import tokens
+from ftdecide.data import _tokens as tokens
 from ftdecide.errors import UsageError
 
 

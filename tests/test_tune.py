@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 import ftdecide
-from ftdecide import tune as tuning
-from ftdecide.cli import cli
+from ftdecide.tune import _jobs as tuning
+from ftdecide.cli.main import cli
 from ftdecide.errors import DataError, NotTunableError
 from ftdecide.examples import example_path
 from ftdecide.plugins import Registry, set_registry
-from ftdecide.prices import load_catalog
-from ftdecide.store import Store
+from ftdecide.pricing._catalog import load_catalog
+from ftdecide.tune._store import Store
 from ftdecide.testing import FakeProvider
 
 TRAIN = example_path("triage", "train")
@@ -124,7 +124,7 @@ def test_interrupted_job_resumes_from_checkpoint(trainer):
 
 
 def test_cli_tune_needs_yes_without_a_terminal(trainer, capsys, monkeypatch):
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     with pytest.raises(SystemExit) as info:
@@ -148,7 +148,7 @@ def test_cli_tune_yes_json_and_jobs_commands(trainer):
 
 
 def test_cli_interrupted_exit_130_then_resume(trainer, capsys):
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     trainer.stop_after = 3
     with pytest.raises(SystemExit) as info:
@@ -249,7 +249,7 @@ def test_the_request_carries_the_upload_log_outside_its_json_fields(trainer):
 
 
 def test_jobs_commands_on_a_local_job(trainer, capsys):
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     def run(*args):
         try:

@@ -1,5 +1,5 @@
 """``python -m ftdecide``: the same as the ``ftdecide`` command."""
 
-from .cli import main
+from ftdecide.cli.main import main
 
 main()

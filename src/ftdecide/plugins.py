@@ -18,9 +18,9 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError, UsageError
-from .providers import Provider
+from ftdecide import hookspecs
+from ftdecide.errors import PluginError, UsageError
+from ftdecide.providers import Provider
 
 ENTRY_POINT_GROUP = "ftdecide"
 LOAD_ENV = "FTDECIDE_LOAD_PLUGINS"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ftdecide.examples import example_path
-from ftdecide.store import Store
+from ftdecide.tune._store import Store
 from ftdecide_autotrain import config as cfg
 from ftdecide_autotrain import provider as provider_mod
 
@@ -28,7 +28,7 @@ FTDECIDE = Path(sys.executable).with_name("ftdecide")
 
 
 def _main(args, capsys):
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     try:
         main(args)
@@ -97,7 +97,7 @@ def test_tune_trains_records_the_job_and_its_cost(model_dir, autotrain_loaded, f
     code, out, _ = _main(["jobs", "list", "--json"], capsys)
     assert [j["job_id"] for j in json.loads(out)] == [job["job_id"]]
     # the tuned model resolves as autotrain/<job id> (answered through hf)
-    from ftdecide.prices import load_catalog
+    from ftdecide.pricing._catalog import load_catalog
 
     info = load_catalog().resolve(f"autotrain/{job['job_id']}")
     assert not info.tunable and info.output_per_1m == 0.0

@@ -88,7 +88,7 @@ def test_a_finished_autotrain_job_answers_as_autotrain_and_hf(tiny_with_adapter,
                                                               monkeypatch):
     """The run folder ftdecide leaves (metadata.json in the hf format, autotrain-run.json)."""
     from ftdecide.plugins import Registry, set_registry
-    from ftdecide.prices import load_catalog
+    from ftdecide.pricing._catalog import load_catalog
 
     base, adapter = tiny_with_adapter
     monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "autotrain,hf")
@@ -100,7 +100,7 @@ def test_a_finished_autotrain_job_answers_as_autotrain_and_hf(tiny_with_adapter,
         "merged_dir": None}))
     (run_dir / "autotrain-run.json").write_text(json.dumps({"base_model": str(base)}))
     catalog = load_catalog()
-    from ftdecide.ask import ask_once
+    from ftdecide.pricing._ask import ask_once
 
     messages = "zebra"
     via_autotrain = ask_once(catalog, f"autotrain/{run_dir.name}", messages, max_tokens=4)

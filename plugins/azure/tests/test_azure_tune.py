@@ -9,7 +9,7 @@ import json
 import pytest
 
 import ftdecide
-from ftdecide.store import Store
+from ftdecide.tune._store import Store
 from ftdecide.testing import ARM_DEPLOYMENT_PATH, openai_server  # noqa: F401 - fixture
 from ftdecide_azure import AzureOpenAIProvider
 from ftdecide_azure import arm

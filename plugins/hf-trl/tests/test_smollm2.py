@@ -11,7 +11,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ftdecide.cli import cli
+from ftdecide.cli.main import cli
 from ftdecide.plugins import set_registry
 from ftdecide_hf_trl import generation, models
 

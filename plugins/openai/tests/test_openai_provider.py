@@ -11,9 +11,9 @@ import pytest
 
 import ftdecide
 from ftdecide.plugins import Registry
-from ftdecide.prices import Catalog, parse_price_data
+from ftdecide.pricing._catalog import Catalog, parse_price_data
 from ftdecide.testing import OpenAICompatibleServer
-from ftdecide.tokens import count_messages, count_texts
+from ftdecide.data._tokens import count_messages, count_texts
 from ftdecide_openai import OpenAIProvider
 from ftdecide_openai.shared import WIND_DOWN_MESSAGE
 

@@ -13,12 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ftdecide
-from ftdecide.store import Store
-from ftdecide.testing import (
-    AZURE_RESULT_COLUMNS,
-    OPENAI_RESULT_COLUMNS,
-    openai_server,  # noqa: F401 - fixture
-)
+from ftdecide.tune._store import Store
+from ftdecide.testing import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS, openai_server
 from ftdecide_openai import OpenAIProvider
 from ftdecide_openai.batch import batch_cost
 from ftdecide_openai.finetune import (
@@ -296,7 +292,7 @@ def test_batch_cost_is_half_the_standard_cost(inp, cached, out):
     cached = min(cached, inp)
     info = OpenAIProvider().model_info("gpt-4o-mini")
     usage = ftdecide.Usage(input_tokens=inp, output_tokens=out, cached_input_tokens=cached)
-    from ftdecide.costs import usage_cost
+    from ftdecide.pricing._costs import usage_cost
 
     assert batch_cost(info, usage) == pytest.approx(usage_cost(info, usage) / 2)
     assert batch_cost(ftdecide.ModelInfo(id="x"), usage) is None

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import DataError, UsageError
+from ftdecide.errors import DataError, UsageError
 
 #: Folder holding one sub-folder per example task.
 EXAMPLES_DIR = Path(__file__).resolve().parent

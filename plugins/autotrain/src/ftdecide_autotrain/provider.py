@@ -156,15 +156,12 @@ class AutoTrainProvider(ftdecide.Provider):
 
     # -- inference: through hf ------------------------------------------------------------------
     def _hf(self) -> ftdecide.Provider:
-        from ftdecide.plugins import get_registry
-
-        hf = get_registry().providers().get("hf")
-        if hf is None:
+        if not ftdecide.has_provider("hf"):
             raise ftdecide.UsageError(
                 "AutoTrain models are answered by the hf provider, which is not loaded",
                 hint="install ftdecide-hf-trl (pip install -e plugins/hf-trl), or allow it in "
                      "FTDECIDE_LOAD_PLUGINS")
-        return hf
+        return ftdecide.get_provider("hf")
 
     def _hf_spec(self, model: str) -> str:
         if self._run_record(model) is not None:

@@ -413,7 +413,7 @@ def _prepare(request: TuneRequest, base_info: Mapping[str, Any], resume: bool,
 
     import torch
     import transformers
-    from ftdecide.data import load_examples
+    from ftdecide import load_examples
 
     run_dir = Path(request.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

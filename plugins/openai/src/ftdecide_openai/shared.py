@@ -24,7 +24,6 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import ftdecide
-from ftdecide.prices import models_from_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import openai
@@ -163,7 +162,7 @@ _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 def _package_catalog(package: str, filename: str, provider: str) -> tuple[ftdecide.ModelInfo, ...]:
     ref = resources.files(package).joinpath(filename)
     with resources.as_file(ref) as path:
-        return tuple(models_from_file(path, provider))
+        return tuple(ftdecide.read_price_file(path, provider))
 
 
 def package_catalog(package: str, provider: str,

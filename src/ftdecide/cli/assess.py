@@ -1,0 +1,213 @@
+"""The ``assess`` command: ask (or read) the answers, gather the evidence, decide, render.
+
+Kept apart from ``cli.py`` so the main CLI module stays small; ``cli.py``
+adds the command to its group. Prompts, notices and the report path go to
+stderr; stdout carries the summary, or with ``--json`` only the JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import textwrap
+from typing import Any
+
+import click
+
+from ftdecide.errors import UsageError
+
+PARTIAL_ANSWERS = "ftdecide-answers.partial.yaml"
+
+
+def _err(text: str = "") -> None:
+    click.echo(text, err=True)
+
+
+@click.command()
+@click.option("--answers", "-a", "answers_path", type=click.Path(dir_okay=False),
+              help="Answers file (YAML or JSON) instead of the questions; see README “Assess”.")
+@click.option("--ask", "ask_missing", is_flag=True,
+              help="With --answers: ask the questions the file leaves out (e.g. a file saved after Ctrl-C).")
+@click.option("--from-run", "run_id", metavar="RUN",
+              help="A compare run whose measurements (quality per arm with intervals, tokens, "
+                   "costs) replace the matching answers.")
+@click.option("--train", "train_path", type=click.Path(dir_okay=False),
+              help="Training set: validated and priced (examples, prompt tokens, training cost).")
+@click.option("--save-answers", type=click.Path(dir_okay=False),
+              help="Write the answers to this file (YAML) for the next --answers.")
+@click.option("--out", "-o", help="Write the HTML assessment: a .html file, or a folder "
+              "(assessment.html in it). With --from-run it also holds the comparison.")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Assess as of this date (default: today): shutdown dates and provider notices "
+                   "are counted from it.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.option("--prices", "price_files", multiple=True, type=click.Path(dir_okay=False),
+              envvar="FTDECIDE_PRICES", help="Price file overriding or extending the catalog (repeatable).")
+def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, train_path: str | None,
+           save_answers: str | None, out: str | None, today: _dt.datetime | None, as_json: bool,
+           price_files: tuple[str, ...]) -> None:
+    """Should we fine-tune? The lesson's questions, answered with evidence where it exists.
+
+    Asks about the use case, the alternatives tried, the costs and the
+    benefits (or reads them with --answers), replaces answers with
+    measurements where it can (--from-run, --train), and recommends one of
+    fine-tune, try-rag, try-prompting, measure-first, collect-data,
+    keep-baseline or not-tunable, with every rule that fired, the numbers
+    that made it fire and its source, the costs, the risks and the next
+    commands to run. Ctrl-C while asking saves the answers so far.
+
+    \b
+    Examples:
+      ftdecide assess --save-answers answers.yaml
+      ftdecide assess --answers answers.yaml --json
+      ftdecide assess --answers answers.yaml --train train.jsonl --from-run cmp-20261128-ab12cd --out reports/
+    """
+    from ftdecide.assess import _questionnaire as qn
+    from ftdecide.assess._evidence import assess as run_assessment
+    from ftdecide.cli.main import _catalog, _echo_json
+
+    if ask_missing and not answers_path:
+        raise UsageError("--ask completes an answers file: give it with --answers FILE")
+    if answers_path:
+        answers = qn.read_answers(answers_path, partial=ask_missing)
+    else:
+        answers = qn.Answers()
+    if not answers_path or ask_missing:
+        answers = _ask(qn, answers, save_answers)
+    if save_answers:
+        path = qn.save_answers(answers, save_answers)
+        _err(f"answers saved to {path}")
+    results = None
+    if run_id:
+        from ftdecide.compare._runstore import RunStore
+
+        record = RunStore().get_run(run_id)
+        if not record.results:
+            raise UsageError(f"run {run_id} has no results yet ({record.status})",
+                             hint=f"finish it with: ftdecide compare --resume {run_id}")
+        results = record.results
+    catalog = _catalog(price_files)
+    result = run_assessment(answers, catalog=catalog, run_results=results, run_id=run_id,
+                            train_path=train_path, today=today.date() if today else None,
+                            answers_path=answers_path or save_answers)
+    report = None
+    if out:
+        from ftdecide.report._assessment import write_assessment
+
+        report = write_assessment(result, out)
+    if as_json:
+        _echo_json(result.to_json())
+        if report:
+            _err(f"assessment: {report}")
+        return
+    render_summary(result)
+    if report:
+        click.echo(f"\nassessment: {report}")
+
+
+def _ask(qn: Any, preset: Any, save_to: str | None) -> Any:
+    """Prompt for what ``preset`` lacks; on Ctrl-C save the answers so far and exit 130."""
+    try:
+        return qn.ask(preset)
+    except qn.Interrupted as stop:
+        path = qn.save_answers(stop.answers, save_to or qn.free_path(PARTIAL_ANSWERS),
+                               note=f"partial: stopped at {stop.question.id}")
+        count = len(stop.answers.values)
+        if stop.eof:
+            raise UsageError(f"the input ended at the question {stop.question.id}; {count} answer(s) "
+                             f"saved to {path}",
+                             hint=f"answer in a terminal, or give a file: ftdecide assess --answers {path} --ask") from None
+        _err("")
+        _err(f"Interrupted: {count} answer(s) saved to {path}")
+        _err(f"  continue with: ftdecide assess --answers {path} --ask")
+        sys.exit(130)
+
+
+# -- the terminal summary ----------------------------------------------------------------------------
+
+
+def _wrap(text: str, indent: str, width: int = 96) -> str:
+    return "\n".join(textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent)) or indent
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    if value is None:
+        return "unknown"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def render_summary(result: Any) -> None:
+    """The human summary on stdout: decision, why, costs, risks, next steps, evidence."""
+    from ftdecide.assess._evidence import payback_text
+    from ftdecide.report._format import money as _money
+    from ftdecide.report._text import table
+
+    def money(value: Any) -> str:
+        return _money(value).replace("−", "-")
+
+    d = result.decision
+    labels = result.rules.labels if result.rules else {}
+    click.echo(click.style(f"Recommendation: {d.recommendation}", bold=True)
+               + f"  (confidence: {d.confidence})")
+    if d.recommendation in labels:
+        click.echo(f"  {labels[d.recommendation]}")
+    click.echo("\nWhy")
+    n = 0
+    for r in d.reasons:
+        if r.effect == "risk":
+            continue
+        n += 1
+        tag = {"decides": "decides", "outranked": f"outranked: {r.recommend}", "supports": "supports"}[r.effect]
+        click.echo(textwrap.fill(f"{n}. [{r.rule}, {tag}] {r.text}", 96, initial_indent="  ",
+                                 subsequent_indent="     "))
+        shown = ", ".join(f"{k} = {_value(v)}" for k, v in r.values.items()
+                          if not (isinstance(v, str) and len(v) > 60))
+        if shown:
+            click.echo(_wrap(f"values: {shown}", "       "))
+        click.echo(_wrap(f"source: {r.source}", "       "))
+    c = result.costs
+    click.echo(f"\nCosts: {c['model']}" + (f" (prices as of {c['prices']['as_of']}, {c['prices']['source']})"
+                                           if c["prices"]["as_of"] else ""))
+    rows = [
+        ["training (one-off)", money(c["training_cost_usd"]), c["training_cost_source"] or ""],
+        ["per request, today", money(c["cost_per_request_before_usd"]),
+         f"{_value(c['prompt_tokens_now'])} prompt + {_value(c['output_tokens'])} output tokens"],
+        ["per request, fine-tuned", money(c["cost_per_request_after_usd"]),
+         f"{_value(c['prompt_tokens_after'])} prompt + {_value(c['output_tokens'])} output tokens"],
+        ["per month, today", money(c["monthly_before_usd"]), f"at {_value(c['requests_per_month'])} requests"],
+        ["per month, fine-tuned", money(c["monthly_after_usd"]), "hosting included"],
+        ["hosting per month", money(c["hosting_monthly_usd"]), ""],
+        ["saving per month", money(c["monthly_savings_usd"]), ""],
+        ["payback", payback_text(c), ""],
+        ["break-even volume", _value(c["break_even_requests_per_month"]), "requests per month"],
+        ["shutdown", c["shutdown"] or "none known",
+         "" if c["months_to_shutdown"] is None else f"{c['months_to_shutdown']:.1f} months left"],
+    ]
+    if c["fine_tuning_closes"]:
+        rows.append(["fine-tuning closes", c["fine_tuning_closes"], "no new jobs after it"])
+    click.echo(table(["", "value", "how"], rows, indent="  "))
+    if d.risks:
+        click.echo("\nRisks")
+        for r in d.risks:
+            click.echo(textwrap.fill(f"- {r.text} [{r.rule}]", 96, initial_indent="  ",
+                                     subsequent_indent="    ", break_on_hyphens=False))
+    if result.next_steps:
+        click.echo("\nNext steps")
+        for step in result.next_steps:
+            click.echo(f"  $ {step['command']}")
+            click.echo(_wrap(step["why"], "    "))
+    click.echo("\nEvidence (where each input came from)")
+    rows = []
+    for key, item in result.evidence["inputs"].items():
+        note = f" (answered {_value(item['answered'])})" if "answered" in item else ""
+        rows.append([key, _value(item["value"]), item["source"] + note])
+    click.echo(table(["input", "value", "source"], rows, indent="  "))

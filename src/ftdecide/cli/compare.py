@@ -1,0 +1,351 @@
+"""The ``compare`` and ``report`` commands: parse, call :mod:`ftdecide.compare`, render.
+
+Kept apart from ``cli.py`` so the main CLI module stays small; ``cli.py``
+adds these commands to its group.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ftdecide.errors import ProviderError, UsageError
+
+_HYPER_KEYS = {"epochs": "epochs", "lr": "learning_rate", "learning_rate": "learning_rate",
+               "batch_size": "batch_size", "lora_r": "lora_r", "max_length": "max_length",
+               "seed": "seed", "lora_layers": "lora_layers", "lr_multiplier": "lr_multiplier"}
+_OPTION_KEYS = ("processes", "max_steps", "suffix", "tier", "merge")
+
+
+def _err(text: str = "") -> None:
+    click.echo(text, err=True)
+
+
+def example_config(name: str) -> str:
+    """The path of a bundled example's ``compare.yaml``."""
+    from ftdecide.examples import EXAMPLES_DIR, example_names
+
+    if name not in example_names():
+        raise UsageError(f"no bundled example {name!r}",
+                         hint=f"bundled: {', '.join(example_names())}")
+    path = EXAMPLES_DIR / name / "compare.yaml"
+    if not path.exists():
+        raise UsageError(f"the bundled example {name!r} has no compare.yaml")
+    return str(path)
+
+
+def _parse_gates(values: tuple[str, ...]) -> list[tuple[str, float]]:
+    from ftdecide.compare._config import arm_name
+
+    gates = []
+    for v in values:
+        arm, sep, delta = v.partition(":")
+        if not sep:
+            raise UsageError(f"--fail-under {v!r}: expected ARM:DELTA, e.g. finetuned:0.05")
+        try:
+            gates.append((arm_name(arm, key="--fail-under"), float(delta)))
+        except ValueError:
+            raise UsageError(f"--fail-under {v!r}: DELTA must be a number (0.05 = 5 points)") from None
+    return gates
+
+
+class _ArmProgress:
+    """One status line on stderr: each arm's answered calls out of its total."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, tuple[int, int]] = {}
+        self.tty = sys.stderr.isatty()
+        self.reported: set[str] = set()
+
+    def __call__(self, arm: str, done: int, total: int) -> None:
+        self.counts[arm] = (done, total)
+        if self.tty:
+            line = "  ".join(f"{a} {d}/{t}" for a, (d, t) in self.counts.items())
+            click.echo(f"\r{line}", nl=False, err=True)
+        elif done == total and arm not in self.reported:
+            self.reported.add(arm)
+            _err(f"{arm}: {done}/{total} answered")
+
+    def close(self) -> None:
+        if self.tty and self.counts:
+            click.echo("", err=True)
+
+
+def _trainer(catalog: Any, yes: bool):
+    """The ``train`` callback of :func:`ftdecide.compare.run`: tune (or resume) the job."""
+
+    def train(config: Any, ctx: dict[str, Any]) -> dict[str, Any]:
+        from ftdecide.tune import _jobs as tuning
+        from ftdecide.cli.jobs import _JobProgress, _render_tune_estimate
+        from ftdecide.tune._store import Store, new_job_id
+
+        state, save = ctx["state"], ctx["save"]
+        store = Store()
+        options = dict(config.tune or {})
+        job_id = state.get("job_id")
+        record = store.find_job(job_id) if job_id else None
+        bar = _JobProgress()
+        try:
+            if record is not None and record.status != "succeeded":
+                if record.status in ("failed", "cancelled"):
+                    raise ProviderError(f"the run's fine-tuning job {record.id} is {record.status}"
+                                        + (f": {record.error}" if record.error else ""),
+                                        hint="start a new compare run (without --resume)")
+                if catalog.providers[record.provider].runs_locally:
+                    _err(f"resuming fine-tuning job {record.id} from its checkpoint")
+                    record = tuning.resume(store, catalog, record.id, progress=bar.update)
+                else:
+                    _err(f"following fine-tuning job {record.id} ({record.status})")
+                    record = tuning.wait(store, catalog, record.id, progress=bar.update)
+            elif record is None:
+                hyper = {_HYPER_KEYS[k]: v for k, v in options.items() if k in _HYPER_KEYS}
+                opts = {k: v for k, v in options.items() if k in _OPTION_KEYS}
+                model = options.get("model") or config.model
+                p = tuning.plan(catalog, model, config.train,
+                                validation_path=options.get("validation"),
+                                hyperparameters=hyper, options=opts)
+                _render_tune_estimate(p.estimate)
+                cost = p.estimate.get("training_cost_usd") or 0.0
+                tuning.check_budget(p, config.max_cost_usd)
+                if cost > 0 and not yes:
+                    if not sys.stdin.isatty():
+                        raise UsageError("not starting a paid fine-tuning job without confirmation",
+                                         hint="add --yes to start it non-interactively")
+                    if not click.confirm(f"Start fine-tuning (about ${cost:.2f})?", default=False,
+                                         err=True):
+                        raise UsageError("fine-tuning not started", hint="compare an existing model "
+                                         "with tuned:, or drop the fine-tuned arms")
+                job_id = new_job_id()
+                save(job_id=job_id)
+                record = tuning.start(p, store, progress=bar.update, job_id=job_id)
+        finally:
+            bar.close()
+        if record.status == "interrupted":
+            raise KeyboardInterrupt
+        if record.status != "succeeded":
+            raise ProviderError(f"fine-tuning job {record.id} is {record.status}"
+                                + (f": {record.error}" if record.error else ""),
+                                hint=f"see `ftdecide jobs show {record.id}`")
+        return tuning.summary(record)
+
+    return train
+
+
+@click.command()
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+              help="A compare.yaml describing the run (flags override its keys).")
+@click.option("--example", help="Use a bundled example's config (e.g. triage).")
+@click.option("--train", help="Training set (also the source of few-shot examples).")
+@click.option("--eval", "eval_path", help="Eval set; each example's last assistant message is "
+              "the expected answer.")
+@click.option("--corpus", help="Folder or file of text/markdown for the RAG arms.")
+@click.option("--model", "-m", help="Base model of every arm (provider/model).")
+@click.option("--tuned", help="A fine-tuned model for the fine-tuned arms.")
+@click.option("--tune", "tune_flag", is_flag=True, default=None,
+              help="Fine-tune the base model inside the run (provider defaults).")
+@click.option("--arms", help="Comma list of zeroshot,fewshot,rag,finetuned,finetuned-rag.")
+@click.option("--baseline", help="The arm the others are compared with (default fewshot).")
+@click.option("--shots", type=int, help="Few-shot examples per prompt (default 4).")
+@click.option("--shot-selection", type=click.Choice(["random", "similar"]))
+@click.option("--retrieval", type=click.Choice(["tfidf", "bm25"]))
+@click.option("--top-k", type=int, help="Passages per RAG prompt (default 3).")
+@click.option("--metric", help="exact, accuracy, f1, json-fields, or a plugin metric.")
+@click.option("--requests-per-month", type=int, help="Volume for the monthly costs.")
+@click.option("--max-cost", "max_cost_usd", type=float, help="Stop before spending more (USD).")
+@click.option("--concurrency", type=int, help="Calls in flight per hosted provider (default 8).")
+@click.option("--seed", type=int, help="Seed for shot sampling and the bootstrap.")
+@click.option("--max-tokens", type=int, help="Most tokens per answer (default 256).")
+@click.option("--eval-limit", type=int, help="Use only the first N eval items.")
+@click.option("--batch/--no-batch", default=None, help="Send hosted calls through the "
+              "provider's Batch API (half price, slower).")
+@click.option("--price-as", help="Price the measured prompts and answers as if this model "
+              "served them (e.g. a local model's run priced as openai/gpt-4.1-mini).")
+@click.option("--out", "-o", help="Folder for the report (default reports/).")
+@click.option("--resume", "resume_id", metavar="RUN", help="Continue an interrupted run; "
+              "no recorded call is repeated.")
+@click.option("--dry-run", is_flag=True, help="Print the calls and their predicted cost; "
+              "call nothing.")
+@click.option("--no-cache", is_flag=True, help="Do not answer from earlier runs' cache.")
+@click.option("--fail-under", multiple=True, metavar="ARM:DELTA",
+              help="Exit 1 unless ARM beats the baseline by DELTA (lower interval bound).")
+@click.option("--yes", "-y", is_flag=True, help="Start a paid fine-tune without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@click.option("--prices", "price_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Price file (YAML/JSON) overriding the catalog; repeatable.")
+def compare(config_path: str | None, example: str | None, train: str | None,
+            eval_path: str | None, corpus: str | None, model: str | None, tuned: str | None,
+            tune_flag: bool | None, arms: str | None, baseline: str | None, shots: int | None,
+            shot_selection: str | None, retrieval: str | None, top_k: int | None,
+            metric: str | None, requests_per_month: int | None, max_cost_usd: float | None,
+            concurrency: int | None, seed: int | None, max_tokens: int | None,
+            eval_limit: int | None, batch: bool | None, price_as: str | None, out: str | None,
+            resume_id: str | None,
+            dry_run: bool, no_cache: bool, fail_under: tuple[str, ...], yes: bool,
+            as_json: bool, price_files: tuple[str, ...]) -> None:
+    """Measure zero-shot, few-shot, RAG and fine-tuned arms on your eval set.
+
+    Every answer is scored against the expected one, with a 95 % interval
+    and a paired test against the baseline; tokens, cost and latency are
+    measured; the report (HTML, results.json, items.csv) lands in
+    reports/RUN/. Each call is recorded as it completes: a re-run answers
+    from the cache, and --resume RUN repeats no completed call.
+
+    \b
+    Examples:
+      ftdecide compare --example triage
+      ftdecide compare -c compare.yaml --fail-under finetuned:0.05
+      ftdecide compare --train train.jsonl --eval eval.jsonl \\
+          --model openai/gpt-4o-mini --tuned openai/ft:gpt-4o-mini:acme::abc123
+    """
+    from ftdecide.compare import _run as cmp
+    from ftdecide.compare import _config as compare_config
+    from ftdecide.cli.main import _catalog, _echo_json
+    from ftdecide.compare._runstore import RunStore
+
+    gates = _parse_gates(fail_under)
+    store = RunStore()
+    if resume_id:
+        record = store.get_run(resume_id)
+        if config_path or example:
+            raise UsageError("--resume takes its config from the run; drop --config/--example")
+        file_values, source = dict(record.config), None
+        file_values.pop("source", None)
+    else:
+        if config_path and example:
+            raise UsageError("give --config or --example, not both")
+        source = example_config(example) if example else config_path
+        file_values = compare_config.read_file(source) if source else {}
+    flags = {"train": train, "eval": eval_path, "corpus": corpus, "model": model, "tuned": tuned,
+             "tune": {} if tune_flag else None, "arms": arms, "baseline": baseline,
+             "shots": shots, "shot_selection": shot_selection, "retrieval": retrieval,
+             "top_k": top_k, "metric": metric, "requests_per_month": requests_per_month,
+             "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
+             "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
+             "price_as": price_as}
+    if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
+        raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
+    config = compare_config.build(file_values, flags, source=source)
+    catalog = _catalog(price_files)
+    if dry_run:
+        plan = cmp.dry_run(config, catalog=catalog, store=store, resume=resume_id)
+        if as_json:
+            _echo_json(plan)
+        else:
+            _render_dry_run(plan)
+        return
+    command = "ftdecide " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    progress = _ArmProgress()
+    run_ids: list[str] = []
+    try:
+        result = cmp.run(config, catalog=catalog, store=store, command=command, resume=resume_id,
+                         use_cache=not no_cache, progress=progress,
+                         train=_trainer(catalog, yes), on_run_id=run_ids.append)
+    except KeyboardInterrupt:
+        progress.close()
+        if run_ids:
+            _err(f"Interrupted: every answer so far is recorded. Continue with: "
+                 f"ftdecide compare --resume {run_ids[0]}")
+        raise
+    except Exception:
+        progress.close()
+        if run_ids:
+            _err(f"run {run_ids[0]} stopped; answers so far are recorded "
+                 f"(ftdecide compare --resume {run_ids[0]})")
+        raise
+    progress.close()
+    outcome = result.outcome
+    report_path: str | None = None
+    if all(a["quality"]["n"] for a in result.results["arms"].values()):
+        report_path = str(_write_report(result.results, Path(config.out) / result.run_id).html)
+    if as_json:
+        _echo_json(cmp.result_json(result, report_path))
+    else:
+        _render_summary(result.results, report_path, outcome)
+    if outcome.budget_stopped:
+        _err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
+             f"({outcome.skipped} call(s) not made, ${outcome.spent_usd:.4f} spent). "
+             f"Continue with: ftdecide compare --resume {result.run_id} --max-cost <higher>")
+        sys.exit(1)
+    failures = cmp.fail_under(result.results, gates)
+    for f in failures:
+        _err(f"Gate failed: {f}")
+    if failures:
+        sys.exit(1)
+
+
+def _write_report(results: dict[str, Any], out_dir: Path) -> Any:
+    from ftdecide.report._html import write_report
+
+    return write_report(results, out_dir)
+
+
+def _render_dry_run(plan: dict[str, Any]) -> None:
+    from ftdecide.report._text import money, table
+
+    rows = [[arm, a["model"], a["calls"], a["cached"], a["recorded"],
+             "unknown" if a["predicted_cost_usd"] is None else money(a["predicted_cost_usd"])]
+            for arm, a in plan["arms"].items()]
+    click.echo(table(["arm", "model", "calls", "cached", "recorded", "predicted cost"], rows))
+    click.echo(f"{plan['items']} eval items; {plan['calls']} calls would be made, at most "
+               f"{money(plan['predicted_cost_usd'])} (prompt tokens at input prices + max_tokens "
+               f"at output prices)")
+    if plan["tune"]:
+        click.echo("a fine-tune would run first (see `ftdecide estimate` for its cost)")
+    click.echo("dry run: nothing was called")
+
+
+def _pts(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}"
+
+
+def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -> None:
+    from ftdecide.report._text import money, table
+
+    rows = []
+    for name, a in results["arms"].items():
+        q, vs = a["quality"], a["vs_baseline"]
+        rows.append([
+            a["label"] + (" (baseline)" if name == results["baseline"] else ""),
+            f"{_pts(q['mean'])} [{_pts(q['ci_low'])}, {_pts(q['ci_high'])}]",
+            "-" if vs is None else f"{vs['diff'] * 100:+.1f} [{vs['ci_low'] * 100:+.1f}, "
+                                   f"{vs['ci_high'] * 100:+.1f}] p={vs['p_value']:.3g}",
+            "-" if a["tokens"]["input_mean"] is None else f"{a['tokens']['input_mean']:.0f}",
+            "unknown" if a["cost_per_1k_usd"] is None else money(a["cost_per_1k_usd"]),
+            "-" if a["latency_p50_s"] is None else f"{a['latency_p50_s']:.2f}",
+            f"{a['calls']} ({a['cached_calls']} cached)",
+        ])
+    click.echo(table(["arm", f"{results['metric']['name']} (points, 95% CI)", "vs baseline",
+                      "tokens in", "cost/1k", "p50 s", "calls"], rows))
+    click.echo(f"verdict: {results['verdict']}")
+    click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
+    _err(f"{outcome.new_calls} new call(s), {outcome.cached_calls} from the cache, "
+         f"{outcome.resumed_calls} already recorded; ${outcome.spent_usd:.4f} spent")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--out", "-o", default="reports", show_default=True, help="Folder for the report.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+def report(run_id: str, out: str, as_json: bool) -> None:
+    """Re-render the report of a compare run from the run store (calls nothing).
+
+    \b
+    Example:
+      ftdecide report cmp-20261128-ab12cd
+    """
+    from ftdecide.cli.main import _echo_json
+    from ftdecide.compare._runstore import RunStore
+
+    record = RunStore().get_run(run_id)
+    if not record.results:
+        raise UsageError(f"run {run_id} has no results yet ({record.status})",
+                         hint=f"finish it with: ftdecide compare --resume {run_id}")
+    paths = _write_report(record.results, Path(out) / run_id)
+    if as_json:
+        _echo_json({"run_id": run_id, "report": str(paths.html), "status": record.status})
+    else:
+        click.echo(f"report: {paths.html}")

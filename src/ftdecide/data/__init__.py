@@ -1,0 +1,1 @@
+"""Training and eval data: reading every supported format, validation, tokens."""

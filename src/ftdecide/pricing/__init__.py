@@ -1,0 +1,1 @@
+"""Prices and cost arithmetic: the dated catalog, training and inference costs, estimates."""

@@ -1,0 +1,1 @@
+"""Fine-tuning jobs: validate → estimate → confirm → record → provider, and the job store."""
