@@ -13,7 +13,7 @@ def hook_names():
 
 
 def test_there_are_hooks():
-    assert hook_names() == ["register_metrics", "register_providers"]
+    assert hook_names() == ["register_commands", "register_metrics", "register_providers"]
 
 
 def test_every_hook_has_a_section_in_contributing():
@@ -25,7 +25,7 @@ def test_every_hook_has_a_section_in_contributing():
 def test_every_hook_has_a_docstring_with_params():
     for name in hook_names():
         doc = getattr(hookspecs, name).__doc__ or ""
-        assert ":param register:" in doc and ":return:" in doc, name
+        assert ":param " in doc and ":return:" in doc, name
 
 
 def test_readme_quick_start_has_exactly_two_commands():

@@ -282,7 +282,8 @@ def test_a_failed_job_shows_the_providers_error(env, small_train, capsys):
     (["--model", "openai/o4-mini"], "cannot be fine-tuned"),
     (["--model", MODEL, "--suffix", "x" * 65], "at most 64"),
     (["--model", MODEL, "--lora-r", "8"], "--lora-r"),
-    (["--model", MODEL, "--tier", "global"], "no training tier"),
+    (["--model", MODEL, "--tier", "global"], "no fine-tuning option 'tier'"),
+    (["--model", MODEL, "-o", "tier", "global"], "openai accepts for fine-tuning: suffix"),
 ])
 def test_refusals_exit_2_before_any_request(env, small_train, capsys, args, fragment):
     code, out, err = run(capsys, "tune", small_train, *args, "--yes")

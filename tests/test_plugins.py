@@ -50,7 +50,7 @@ def test_registered_plugin_records_what_it_registered():
     assert record.to_dict() == {
         "name": "echo-plugin", "distribution": None, "version": None,
         "hooks": ["register_metrics", "register_providers"],
-        "providers": ["echo"], "metrics": ["length-match"],
+        "providers": ["echo"], "metrics": ["length-match"], "commands": [],
     }
 
 
@@ -159,9 +159,13 @@ def test_pip_installed_third_party_plugin_is_listed_and_answers(echo_site, tmp_p
     out = _run_cli(["plugins", "--json"], site=echo_site, home=tmp_path)
     assert out.returncode == 0, out.stderr
     plugins = {p["name"]: p for p in json.loads(out.stdout)}
-    assert plugins["echo"] == {"name": "echo", "distribution": "ftdecide-echo", "version": "0.1.0",
-                               "hooks": ["register_providers"], "providers": ["echo"],
-                               "metrics": []}
+    assert plugins["echo"] == {
+        "name": "echo", "distribution": "ftdecide-echo", "version": "0.1.0",
+        "hooks": ["register_commands", "register_providers"], "providers": ["echo"],
+        "metrics": [], "commands": ["echo-hello"],
+        "options": {"echo": [{"name": "repeat", "type": "integer", "help": "say it N times",
+                              "default": None, "hyperparameter": False, "scope": "complete",
+                              "aliases": []}]}}
     out = _run_cli(["ask", "--model", "echo/echo-1", "hi", "--json"], site=echo_site, home=tmp_path)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -199,3 +203,29 @@ def test_broken_plugin_warns_and_others_still_load(tmp_path):
     names = [p["name"] for p in json.loads(out.stdout)]
     assert "echo" in names and "broken" not in names
 
+
+
+def test_third_party_command_shows_in_help_and_runs(echo_site, tmp_path):
+    out = _run_cli(["--help"], site=echo_site, home=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "echo-hello" in out.stdout and "Say hello" in out.stdout
+    out = _run_cli(["echo-hello", "world"], site=echo_site, home=tmp_path)
+    assert out.returncode == 0 and out.stdout == "hello world\n"
+
+
+def test_third_party_provider_options_are_validated(echo_site, tmp_path):
+    out = _run_cli(["ask", "--model", "echo/echo-1", "hi", "-o", "repeat", "3"],
+                   site=echo_site, home=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "hi hi hi"
+    out = _run_cli(["ask", "--model", "echo/echo-1", "hi", "-o", "repeats", "3"],
+                   site=echo_site, home=tmp_path)
+    assert out.returncode == 2
+    assert "echo has no completion option 'repeats'" in out.stderr
+    assert "did you mean repeat? echo accepts for completion: repeat" in out.stderr
+    out = _run_cli(["ask", "--model", "echo/echo-1", "hi", "-o", "repeat", "many"],
+                   site=echo_site, home=tmp_path)
+    assert out.returncode == 2 and "repeat = 'many': expected an integer" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = _run_cli(["ask", "--help"], site=echo_site, home=tmp_path)
+    assert "Options of echo (-o KEY VALUE)" in out.stdout and "-o repeat INTEGER" in out.stdout

@@ -10,13 +10,39 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ftdecide.errors import AuthenticationError, DataError, FtdecideError, NotTunableError, PluginError, ProviderError, UnknownModelError, UsageError
-from ftdecide.plugins import hookimpl
-from ftdecide.providers import BatchResult, Completion, JobState, Message, ModelInfo, ProgressCallback, Provider, TuneRequest, UploadLog, Usage, content_text
 from ftdecide import paths
+from ftdecide.errors import (
+    AuthenticationError,
+    DataError,
+    FtdecideError,
+    NotTunableError,
+    PluginError,
+    ProviderError,
+    UnknownModelError,
+    UsageError,
+)
+from ftdecide.options import Option
+from ftdecide.plugins import hookimpl
+from ftdecide.providers import (
+    BatchResult,
+    Completion,
+    JobState,
+    Message,
+    ModelInfo,
+    ProgressCallback,
+    Provider,
+    TuneRequest,
+    UploadLog,
+    Usage,
+    content_text,
+)
+
+if TYPE_CHECKING:
+    import os
+
+    from ftdecide.data._files import Example
 
 __version__ = "0.1.0"
-
 
 
 def get_provider(name: str) -> Provider:
@@ -73,6 +99,7 @@ __all__ = [
     "JobState",
     "Message",
     "ModelInfo",
+    "Option",
     "NotTunableError",
     "PluginError",
     "ProgressCallback",

@@ -30,6 +30,20 @@ def register_providers(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_commands(cli: Any) -> None:
+    """Add the plugin's own commands to the ``ftdecide`` command line.
+
+    :param cli: a :class:`click.Group`; add commands with ``@cli.command()``,
+        ``@cli.group()`` or ``cli.add_command(command)``. They appear in
+        ``ftdecide --help`` beside the core's commands. A name the core or
+        another plugin already uses is skipped with a warning naming both.
+        Keep the plugin's module import light: commands should import heavy
+        modules when they run, since ``ftdecide --help`` loads every plugin.
+    :return: nothing; the return value is ignored. All implementations run.
+    """
+
+
+@hookspec
 def register_metrics(register: Callable[..., None]) -> None:
     """Register quality metrics used to score an answer against the expected one.
 

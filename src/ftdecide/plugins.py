@@ -39,6 +39,7 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     providers: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class PluginRecord:
             "hooks": sorted(self.hooks),
             "providers": sorted(self.providers),
             "metrics": sorted(self.metrics),
+            "commands": sorted(self.commands),
         }
 
 
@@ -69,6 +71,8 @@ class Registry:
         self._metrics: dict[str, Callable[[str, str], float]] = {}
         self._metric_owner: dict[str, str] = {}
         self._extra: list[tuple[Any, str]] = []
+        self._commands: dict[str, Any] = {}
+        self._command_owner: dict[str, str] = {}
 
     # -- loading ---------------------------------------------------------------
     def add_plugin(self, plugin: Any, name: str | None = None) -> None:
@@ -129,6 +133,26 @@ class Registry:
         fn = getattr(plugin, "register_metrics", None)
         if "register_metrics" in self.records[name].hooks and fn is not None:
             fn(register=lambda n, f: self._register_metric(n, f, name))
+        fn = getattr(plugin, "register_commands", None)
+        if "register_commands" in self.records[name].hooks and fn is not None:
+            self._register_commands(fn, name)
+
+    def _register_commands(self, fn: Callable[..., None], plugin: str) -> None:
+        """Collect a plugin's commands on a group of its own, so a registry (and a test's
+        registry) never changes the core's command group."""
+        import click
+
+        group = click.Group(name=plugin)
+        fn(cli=group)
+        for cname, command in group.commands.items():
+            if cname in self._commands:
+                warnings.warn(
+                    f"plugin {plugin!r} adds command {cname!r}, already added by plugin "
+                    f"{self._command_owner[cname]!r}; skipped", RuntimeWarning, stacklevel=2)
+                continue
+            self._commands[cname] = command
+            self._command_owner[cname] = plugin
+            self.records[plugin].commands.append(cname)
 
     def _register_provider(self, obj: Any, plugin: str) -> None:
         if not isinstance(obj, Provider):
@@ -186,6 +210,15 @@ class Registry:
     def provider_owner(self, name: str) -> str | None:
         self.ensure_loaded()
         return self._provider_owner.get(name)
+
+    def commands(self) -> dict[str, Any]:
+        """The click commands plugins added through ``register_commands``, by name."""
+        self.ensure_loaded()
+        return dict(self._commands)
+
+    def command_owner(self, name: str) -> str | None:
+        self.ensure_loaded()
+        return self._command_owner.get(name)
 
     def metrics(self) -> dict[str, Callable[[str, str], float]]:
         self.ensure_loaded()

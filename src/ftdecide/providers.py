@@ -17,6 +17,8 @@ import datetime as _dt
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
+from ftdecide.options import Option, Scope, parse_options
+
 Message = Mapping[str, Any]
 
 
@@ -260,6 +262,9 @@ class Provider:
     """
 
     name: ClassVar[str] = ""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """The provider-specific settings it accepts (``-o KEY VALUE``): see :mod:`ftdecide.options`.
+    Fine-tuning settings have ``scope="tune"``, answering settings ``scope="complete"``."""
     bare_ids: ClassVar[bool] = True
     """Whether a bare model id (no ``provider/``) may resolve to this provider
     when another provider offers the same id. A reseller of another maker's
@@ -313,6 +318,11 @@ class Provider:
                progress: ProgressCallback | None = None) -> JobState:  # pragma: no cover
         """Continue an ``interrupted`` job from its last checkpoint in ``run_dir``."""
         raise NotImplementedError
+
+    def parse_options(self, given: Any, *, scope: Scope = "tune") -> dict[str, Any]:
+        """``given`` (``-o`` pairs or a mapping) checked against :attr:`options`; raises
+        :class:`~ftdecide.UsageError` naming the key and the accepted keys."""
+        return parse_options(self.name, self.options, given, scope=scope)
 
     def check_tune_options(self, model: str, *, hyperparameters: Mapping[str, Any],
                            options: Mapping[str, Any]) -> list[str]:

@@ -141,9 +141,10 @@ def test_refusals_before_anything_is_written(model_dir, autotrain_loaded, fake_a
     cases = [
         (["--backend", "spaces-h100"], "unknown AutoTrain backend"),
         (["--backend", "spaces-t4-small"], "cannot read the local folder"),
-        (["--lr-multiplier", "2"], "not a multiplier"),
-        (["--tier", "global"], "does not take --tier"),
-        (["--processes", "2"], "does not take --processes"),
+        (["--lr-multiplier", "2"], "no fine-tuning option 'learning_rate_multiplier'"),
+        (["-o", "lr_multiplier", "2"], "autotrain accepts for fine-tuning: backend, dry_run"),
+        (["--tier", "global"], "autotrain has no fine-tuning option 'tier'"),
+        (["--processes", "2"], "autotrain has no fine-tuning option 'processes'"),
     ]
     for extra, message in cases:
         code, _, err = _main(["tune", str(TRAIN), "--model", f"autotrain/{model_dir}", "--yes",
@@ -203,7 +204,7 @@ def test_remote_dry_run_with_a_token_never_shows_it(autotrain_loaded, capsys, mo
 
 
 @pytest.mark.skipif(shutil.which("true") is None, reason="needs /bin/true")
-def test_status_names_the_executable(fake_autotrain, capsys):
+def test_status_names_the_executable(autotrain_loaded, fake_autotrain, capsys):
     code, out, _ = _main(["autotrain", "status", "--json"], capsys)
     assert code == 0
     data = json.loads(out)

@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from ftdecide.assess._conditions import Condition, ConditionError, parse
+from ftdecide._formatting import money
 from ftdecide.errors import DataError
 
 LABELS = ("fine-tune", "try-rag", "try-prompting", "measure-first", "collect-data", "keep-baseline",
@@ -329,8 +330,6 @@ def _fmt_list(value: Any) -> str:
 
 
 def _fmt(value: Any, spec: str) -> str:
-    from ftdecide.report import _format as rf
-
     if spec == "list":
         return _fmt_list(value)
     if value is None:
@@ -343,7 +342,7 @@ def _fmt(value: Any, spec: str) -> str:
     if spec == "pts":
         return "unknown" if f is None else f"{abs(f) * 100:.1f}"
     if spec == "money":
-        return "unknown" if f is None else rf.money(f).replace("−", "-")
+        return "unknown" if f is None else money(f).replace("−", "-")
     if spec == "months":
         return _months(value)
     if spec == "count":

@@ -25,7 +25,7 @@ from ftdecide.assess._decision import Decision, RuleSet, decide, load_rules
 from ftdecide.errors import DataError, UnknownModelError, UsageError
 from ftdecide.providers import ModelInfo
 from ftdecide.assess._questionnaire import Answers, with_assumptions
-from ftdecide.report._format import finite as _num
+from ftdecide._formatting import finite as _num
 
 PathLike = str | os.PathLike[str]
 HORIZON_MONTHS = costs.DEFAULT_HORIZON_MONTHS

@@ -14,13 +14,11 @@ from typing import Any
 
 import click
 
+from ftdecide.cli.common import echo_json, err, open_catalog
 from ftdecide.errors import UsageError
 
 PARTIAL_ANSWERS = "ftdecide-answers.partial.yaml"
 
-
-def _err(text: str = "") -> None:
-    click.echo(text, err=True)
 
 
 @click.command()
@@ -64,7 +62,6 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
     """
     from ftdecide.assess import _questionnaire as qn
     from ftdecide.assess._evidence import assess as run_assessment
-    from ftdecide.cli.main import _catalog, _echo_json
 
     if ask_missing and not answers_path:
         raise UsageError("--ask completes an answers file: give it with --answers FILE")
@@ -76,7 +73,7 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
         answers = _ask(qn, answers, save_answers)
     if save_answers:
         path = qn.save_answers(answers, save_answers)
-        _err(f"answers saved to {path}")
+        err(f"answers saved to {path}")
     results = None
     if run_id:
         from ftdecide.compare._runstore import RunStore
@@ -86,7 +83,7 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
             raise UsageError(f"run {run_id} has no results yet ({record.status})",
                              hint=f"finish it with: ftdecide compare --resume {run_id}")
         results = record.results
-    catalog = _catalog(price_files)
+    catalog = open_catalog(price_files)
     result = run_assessment(answers, catalog=catalog, run_results=results, run_id=run_id,
                             train_path=train_path, today=today.date() if today else None,
                             answers_path=answers_path or save_answers)
@@ -96,9 +93,9 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
 
         report = write_assessment(result, out)
     if as_json:
-        _echo_json(result.to_json())
+        echo_json(result.to_json())
         if report:
-            _err(f"assessment: {report}")
+            err(f"assessment: {report}")
         return
     render_summary(result)
     if report:
@@ -117,9 +114,9 @@ def _ask(qn: Any, preset: Any, save_to: str | None) -> Any:
             raise UsageError(f"the input ended at the question {stop.question.id}; {count} answer(s) "
                              f"saved to {path}",
                              hint=f"answer in a terminal, or give a file: ftdecide assess --answers {path} --ask") from None
-        _err("")
-        _err(f"Interrupted: {count} answer(s) saved to {path}")
-        _err(f"  continue with: ftdecide assess --answers {path} --ask")
+        err("")
+        err(f"Interrupted: {count} answer(s) saved to {path}")
+        err(f"  continue with: ftdecide assess --answers {path} --ask")
         sys.exit(130)
 
 

@@ -13,16 +13,10 @@ from typing import Any
 
 import click
 
-from ftdecide.errors import ProviderError, UsageError
-
-_HYPER_KEYS = {"epochs": "epochs", "lr": "learning_rate", "learning_rate": "learning_rate",
-               "batch_size": "batch_size", "lora_r": "lora_r", "max_length": "max_length",
-               "seed": "seed", "lora_layers": "lora_layers", "lr_multiplier": "lr_multiplier"}
-_OPTION_KEYS = ("processes", "max_steps", "suffix", "tier", "merge")
+from ftdecide.cli.common import echo_json, err, open_catalog
+from ftdecide.errors import UsageError
 
 
-def _err(text: str = "") -> None:
-    click.echo(text, err=True)
 
 
 def example_config(name: str) -> str:
@@ -68,71 +62,26 @@ class _ArmProgress:
             click.echo(f"\r{line}", nl=False, err=True)
         elif done == total and arm not in self.reported:
             self.reported.add(arm)
-            _err(f"{arm}: {done}/{total} answered")
+            err(f"{arm}: {done}/{total} answered")
 
     def close(self) -> None:
         if self.tty and self.counts:
             click.echo("", err=True)
 
 
-def _trainer(catalog: Any, yes: bool):
-    """The ``train`` callback of :func:`ftdecide.compare.run`: tune (or resume) the job."""
+def _trainer(catalog: Any, yes: bool) -> Any:
+    """The tune layer's trainer, shown to a person: the estimate, a progress line, a question."""
+    from ftdecide.cli.jobview import JobProgress, render_tune_estimate
+    from ftdecide.tune._trainer import TrainerView, make_trainer
 
-    def train(config: Any, ctx: dict[str, Any]) -> dict[str, Any]:
-        from ftdecide.tune import _jobs as tuning
-        from ftdecide.cli.jobs import _JobProgress, _render_tune_estimate
-        from ftdecide.tune._store import Store, new_job_id
+    bar = JobProgress()
 
-        state, save = ctx["state"], ctx["save"]
-        store = Store()
-        options = dict(config.tune or {})
-        job_id = state.get("job_id")
-        record = store.find_job(job_id) if job_id else None
-        bar = _JobProgress()
-        try:
-            if record is not None and record.status != "succeeded":
-                if record.status in ("failed", "cancelled"):
-                    raise ProviderError(f"the run's fine-tuning job {record.id} is {record.status}"
-                                        + (f": {record.error}" if record.error else ""),
-                                        hint="start a new compare run (without --resume)")
-                if catalog.providers[record.provider].runs_locally:
-                    _err(f"resuming fine-tuning job {record.id} from its checkpoint")
-                    record = tuning.resume(store, catalog, record.id, progress=bar.update)
-                else:
-                    _err(f"following fine-tuning job {record.id} ({record.status})")
-                    record = tuning.wait(store, catalog, record.id, progress=bar.update)
-            elif record is None:
-                hyper = {_HYPER_KEYS[k]: v for k, v in options.items() if k in _HYPER_KEYS}
-                opts = {k: v for k, v in options.items() if k in _OPTION_KEYS}
-                model = options.get("model") or config.model
-                p = tuning.plan(catalog, model, config.train,
-                                validation_path=options.get("validation"),
-                                hyperparameters=hyper, options=opts)
-                _render_tune_estimate(p.estimate)
-                cost = p.estimate.get("training_cost_usd") or 0.0
-                tuning.check_budget(p, config.max_cost_usd)
-                if cost > 0 and not yes:
-                    if not sys.stdin.isatty():
-                        raise UsageError("not starting a paid fine-tuning job without confirmation",
-                                         hint="add --yes to start it non-interactively")
-                    if not click.confirm(f"Start fine-tuning (about ${cost:.2f})?", default=False,
-                                         err=True):
-                        raise UsageError("fine-tuning not started", hint="compare an existing model "
-                                         "with tuned:, or drop the fine-tuned arms")
-                job_id = new_job_id()
-                save(job_id=job_id)
-                record = tuning.start(p, store, progress=bar.update, job_id=job_id)
-        finally:
-            bar.close()
-        if record.status == "interrupted":
-            raise KeyboardInterrupt
-        if record.status != "succeeded":
-            raise ProviderError(f"fine-tuning job {record.id} is {record.status}"
-                                + (f": {record.error}" if record.error else ""),
-                                hint=f"see `ftdecide jobs show {record.id}`")
-        return tuning.summary(record)
+    def confirm(cost: float) -> bool:
+        return click.confirm(f"Start fine-tuning (about ${cost:.2f})?", default=False, err=True)
 
-    return train
+    view = TrainerView(notice=err, show_estimate=render_tune_estimate, progress=bar.update,
+                       close_progress=bar.close, confirm=confirm if sys.stdin.isatty() else None)
+    return make_trainer(catalog, yes=yes, view=view)
 
 
 @click.command()
@@ -201,9 +150,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
       ftdecide compare --train train.jsonl --eval eval.jsonl \\
           --model openai/gpt-4o-mini --tuned openai/ft:gpt-4o-mini:acme::abc123
     """
-    from ftdecide.compare import _run as cmp
     from ftdecide.compare import _config as compare_config
-    from ftdecide.cli.main import _catalog, _echo_json
+    from ftdecide.compare import _run as cmp
     from ftdecide.compare._runstore import RunStore
 
     gates = _parse_gates(fail_under)
@@ -229,13 +177,13 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
         raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
     config = compare_config.build(file_values, flags, source=source)
-    catalog = _catalog(price_files)
+    catalog = open_catalog(price_files)
     if dry_run:
         plan = cmp.dry_run(config, catalog=catalog, store=store, resume=resume_id)
         if as_json:
-            _echo_json(plan)
+            echo_json(plan)
         else:
-            _render_dry_run(plan)
+            render_dry_run(plan)
         return
     command = "ftdecide " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     progress = _ArmProgress()
@@ -247,13 +195,13 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     except KeyboardInterrupt:
         progress.close()
         if run_ids:
-            _err(f"Interrupted: every answer so far is recorded. Continue with: "
+            err(f"Interrupted: every answer so far is recorded. Continue with: "
                  f"ftdecide compare --resume {run_ids[0]}")
         raise
     except Exception:
         progress.close()
         if run_ids:
-            _err(f"run {run_ids[0]} stopped; answers so far are recorded "
+            err(f"run {run_ids[0]} stopped; answers so far are recorded "
                  f"(ftdecide compare --resume {run_ids[0]})")
         raise
     progress.close()
@@ -262,17 +210,17 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     if all(a["quality"]["n"] for a in result.results["arms"].values()):
         report_path = str(_write_report(result.results, Path(config.out) / result.run_id).html)
     if as_json:
-        _echo_json(cmp.result_json(result, report_path))
+        echo_json(cmp.result_json(result, report_path))
     else:
         _render_summary(result.results, report_path, outcome)
     if outcome.budget_stopped:
-        _err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
+        err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
              f"({outcome.skipped} call(s) not made, ${outcome.spent_usd:.4f} spent). "
              f"Continue with: ftdecide compare --resume {result.run_id} --max-cost <higher>")
         sys.exit(1)
     failures = cmp.fail_under(result.results, gates)
     for f in failures:
-        _err(f"Gate failed: {f}")
+        err(f"Gate failed: {f}")
     if failures:
         sys.exit(1)
 
@@ -283,7 +231,7 @@ def _write_report(results: dict[str, Any], out_dir: Path) -> Any:
     return write_report(results, out_dir)
 
 
-def _render_dry_run(plan: dict[str, Any]) -> None:
+def render_dry_run(plan: dict[str, Any]) -> None:
     from ftdecide.report._text import money, table
 
     rows = [[arm, a["model"], a["calls"], a["cached"], a["recorded"],
@@ -322,7 +270,7 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
                       "tokens in", "cost/1k", "p50 s", "calls"], rows))
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
-    _err(f"{outcome.new_calls} new call(s), {outcome.cached_calls} from the cache, "
+    err(f"{outcome.new_calls} new call(s), {outcome.cached_calls} from the cache, "
          f"{outcome.resumed_calls} already recorded; ${outcome.spent_usd:.4f} spent")
 
 
@@ -337,7 +285,6 @@ def report(run_id: str, out: str, as_json: bool) -> None:
     Example:
       ftdecide report cmp-20261128-ab12cd
     """
-    from ftdecide.cli.main import _echo_json
     from ftdecide.compare._runstore import RunStore
 
     record = RunStore().get_run(run_id)
@@ -346,6 +293,6 @@ def report(run_id: str, out: str, as_json: bool) -> None:
                          hint=f"finish it with: ftdecide compare --resume {run_id}")
     paths = _write_report(record.results, Path(out) / run_id)
     if as_json:
-        _echo_json({"run_id": run_id, "report": str(paths.html), "status": record.status})
+        echo_json({"run_id": run_id, "report": str(paths.html), "status": record.status})
     else:
         click.echo(f"report: {paths.html}")

@@ -117,10 +117,11 @@ _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
                 "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
                 "price-as": "price_as"}
-#: Keys of ``tune:`` passed to the provider's tune (the same names as ``ftdecide tune``'s flags).
-TUNE_KEYS = ("epochs", "lr", "learning_rate", "batch_size", "lora_r", "max_length", "max_steps",
-             "processes", "suffix", "lr_multiplier", "seed", "tier", "validation", "model",
-             "lora_layers")
+#: Keys of ``tune:``: the generic ones, ``options`` (the provider's ``-o`` keys, checked
+#: against its schema), and provider keys earlier releases took directly under ``tune:``.
+TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
+             "lr", "learning_rate", "lora_r", "max_length", "max_steps", "processes", "suffix",
+             "lr_multiplier", "tier", "lora_layers")
 
 
 def read_file(path: str) -> dict[str, Any]:
@@ -201,6 +202,10 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
                 raise UsageError(f"{where}tune.{k}: unknown tune option",
                                  hint=f"known: {', '.join(TUNE_KEYS)}")
         values["tune"] = {str(k).replace("-", "_"): v for k, v in tune.items()}
+        if values["tune"].get("options") is not None and not isinstance(values["tune"]["options"],
+                                                                        dict):
+            raise UsageError(f"{where}tune.options: expected a mapping of provider options",
+                             hint="e.g. tune: {options: {lora_r: 8, max_steps: 12}}")
     arms_value = values.get("arms")
     has_tuned = bool(values.get("tuned")) or values.get("tune") is not None
     if arms_value is None:

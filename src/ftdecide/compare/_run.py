@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ftdecide.pricing import _costs as costs
 from ftdecide.data import _prompts as strategies
 from ftdecide.compare._config import ARM_LABELS, TUNED_ARMS, CompareConfig
+from ftdecide._formatting import money_sentence
 from ftdecide.errors import DataError, UsageError
 from ftdecide.pricing._catalog import Catalog
 from ftdecide.providers import ModelInfo
@@ -218,14 +219,6 @@ def break_even(arm: Mapping[str, Any], base: Mapping[str, Any], arm_cpr: float |
     return None, "never: it costs more per request than the baseline"
 
 
-def _fmt_money(v: float) -> str:
-    if v >= 100:
-        return f"${v:,.0f}"
-    if v >= 1:
-        return f"${v:,.2f}"
-    return f"${v:.4f}".rstrip("0").rstrip(".") if v else "$0"
-
-
 def verdict(results: Mapping[str, Any]) -> str:
     """One sentence a team can act on: which arm wins, by how much, at what cost."""
     arms = results["arms"]
@@ -284,11 +277,11 @@ def _cost_clause(arm: Mapping[str, Any], base: Mapping[str, Any]) -> str | None:
     training = econ.get("training_cost_usd") or 0.0
     be = econ.get("break_even_requests_per_month")
     if training > 0 and be:
-        return f"pays back its {_fmt_money(training)} training at {be:,} requests/month"
+        return f"pays back its {money_sentence(training)} training at {be:,} requests/month"
     if training > 0 and be == 0:
-        return f"its {_fmt_money(training)} training pays back from the first request"
+        return f"its {money_sentence(training)} training pays back from the first request"
     if training > 0:
-        return f"never pays back its {_fmt_money(training)} training on cost alone"
+        return f"never pays back its {money_sentence(training)} training on cost alone"
     if arm.get("cost_per_1k_usd") is not None and base.get("cost_per_1k_usd"):
         cp = _percent(arm["cost_per_1k_usd"], base["cost_per_1k_usd"])
         if cp is not None and abs(cp) >= 1:

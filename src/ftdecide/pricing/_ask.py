@@ -11,10 +11,15 @@ from ftdecide.pricing._catalog import Catalog
 
 
 def ask_once(catalog: Catalog, model: str, prompt: str, *, system: str | None = None,
-             **params: Any) -> dict[str, Any]:
-    """Resolve ``model``, send ``prompt``, and return a JSON-ready result."""
+             options: Any = (), **params: Any) -> dict[str, Any]:
+    """Resolve ``model``, send ``prompt``, and return a JSON-ready result.
+
+    ``options`` are the provider's own answering settings (``-o`` pairs),
+    checked against its schema before the call and passed on as parameters.
+    """
     info = catalog.resolve(model)
     provider = catalog.providers[info.provider]
+    params.update(provider.parse_options(options, scope="complete"))
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}]
     params = {k: v for k, v in params.items() if v is not None}

@@ -8,19 +8,12 @@ bill are both readable without a column of trailing zeros.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from ftdecide._formatting import count, finite, money
 
-def finite(value: Any) -> float | None:
-    """``value`` as a finite float, or None (None, bools, text, NaN and infinities)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+__all__ = ["count", "finite", "interval", "money", "number", "p_value", "points", "seconds",
+           "volume"]
 
 
 _finite = finite
@@ -49,39 +42,6 @@ def interval(low: Any, high: Any) -> str:
     if lo is None or hi is None:
         return ""
     return f"[{points(lo)}, {points(hi)}]"
-
-
-def money(value: Any) -> str:
-    """USD for people: ``$0``, ``$0.0031``, ``$0.42``, ``$3.20``, ``$1,234``."""
-    f = _finite(value)
-    if f is None:
-        return "–"
-    sign = "−" if f < 0 else ""
-    a = abs(f)
-    if a == 0:
-        return "$0"
-    if round(a, 2) >= 1000:
-        return f"{sign}${a:,.0f}"
-    if round(a, 2) >= 1:
-        return f"{sign}${a:,.2f}"
-    # two significant digits below a dollar: 0.42, 0.031, 0.0031, 0.000012
-    digits = max(2, 1 - math.floor(math.log10(a)))
-    rounded = round(a, digits)
-    if rounded >= 1:
-        return f"{sign}$1.00"
-    digits = max(2, 1 - math.floor(math.log10(rounded)))  # 0.0999 → 0.10, not 0.100
-    text = f"{rounded:.{digits}f}"
-    whole, frac = text.split(".")
-    frac = frac[:2] + frac[2:].rstrip("0")  # $0.05, not $0.050
-    return f"{sign}${whole}.{frac}"
-
-
-def count(value: Any) -> str:
-    """An integer-ish count with thousands separators: ``41,000``."""
-    f = _finite(value)
-    if f is None:
-        return "–"
-    return f"{round(f):,}"
 
 
 def number(value: Any, digits: int = 1) -> str:

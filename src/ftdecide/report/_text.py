@@ -8,14 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ftdecide._formatting import money_table as money
 
-def money(value: float | None, digits: int | None = None) -> str:
-    if value is None:
-        return "unknown"
-    if digits is None:
-        digits = 2 if abs(value) >= 1 else 4 if abs(value) >= 0.01 else 6
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.{digits}f}"
+__all__ = ["lines_list", "money", "number", "table"]
 
 
 def number(value: float | int | None, digits: int = 1) -> str:

@@ -22,27 +22,31 @@ per hour for every deployment period (``jobs deploy``/``undeploy``).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from ftdecide.pricing import _estimate as est
 from ftdecide.errors import DataError, FtdecideError, NotTunableError, ProviderError, UsageError
+from ftdecide.options import split_hyperparameters
 from ftdecide.paths import runs_dir
 from ftdecide.pricing._catalog import Catalog
 from ftdecide.providers import JobState, ModelInfo, ProgressCallback, Provider, TuneRequest
-from ftdecide.tune._store import FINAL_STATES, JOB_STATES, JobRecord, Store
+from ftdecide.tune._hosting import DEVELOPER_TIER_HOURS, hosting
+from ftdecide.tune._store import FINAL_STATES, JobRecord, Store
+from ftdecide.tune._summary import record_state, summary
+
+__all__ = ["DEVELOPER_TIER_HOURS", "JobDetached", "TunePlan", "cancel", "check_budget", "deploy",
+           "events", "hosting", "plan", "prepare", "record_state", "refresh", "resume", "start",
+           "summary", "undeploy", "wait"]
 
 POLL_INTERVAL_ENV = "FTDECIDE_POLL_INTERVAL"
 #: Remote jobs are polled after 1 s, then 1.5× longer each time, at most every 5 s
 #: (a poll is two small GETs; FTDECIDE_POLL_INTERVAL fixes the interval).
 FIRST_POLL_S, POLL_GROWTH, MAX_POLL_S = 1.0, 1.5, 5.0
-#: Azure deletes a Developer-tier deployment after this many hours.
-DEVELOPER_TIER_HOURS = 24.0
 
 
 class JobDetached(Exception):
@@ -74,17 +78,25 @@ class TunePlan:
 
 
 def plan(catalog: Catalog, model: str, train_path: str, *, validation_path: str | None = None,
-         hyperparameters: dict[str, Any] | None = None,
-         options: dict[str, Any] | None = None) -> TunePlan:
-    """Resolve the model, check the settings, validate the data and estimate (no side effects)."""
+         hyperparameters: Mapping[str, Any] | None = None,
+         options: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None) -> TunePlan:
+    """Resolve the model, check the settings, validate the data and estimate (no side effects).
+
+    ``hyperparameters`` are the generic ones (epochs, batch_size, seed);
+    ``options`` are the provider's own settings (``-o`` pairs or a mapping),
+    checked against its option schema: those marked ``hyperparameter``
+    (learning rate, LoRA rank ...) join the job's hyperparameters.
+    """
     info = catalog.resolve(model)
     provider = catalog.providers[info.provider]
     est.check_tunable(info, catalog)
     if not provider.can_tune():
         raise NotTunableError(f"provider {info.provider!r} cannot fine-tune models",
                               hint="`ftdecide prices` shows which models are tunable")
-    hyper = {k: v for k, v in (hyperparameters or {}).items() if v is not None}
-    opts = {k: v for k, v in (options or {}).items() if v is not None}
+    given = options.items() if isinstance(options, Mapping) else (options or ())
+    parsed = provider.parse_options([(k, v) for k, v in given if v is not None], scope="tune")
+    extra_hyper, opts = split_hyperparameters(provider.options, parsed)
+    hyper = {k: v for k, v in {**(hyperparameters or {}), **extra_hyper}.items() if v is not None}
     warnings = list(provider.check_tune_options(info.id, hyperparameters=hyper, options=opts))
     report = est.validated(train_path, info)
     if validation_path:
@@ -496,145 +508,3 @@ def undeploy(store: Store, catalog: Catalog, job_id: str, *,
     deployment = live[-1]
     provider.undeploy(deployment["name"], progress=progress)
     return store.end_deployment(deployment["id"], note="undeployed")
-
-
-def hosting(deployments: list[dict[str, Any]], now: _dt.datetime | None = None
-            ) -> tuple[list[dict[str, Any]], float | None]:
-    """Each deployment period with its hours and accrued cost, and the total.
-
-    A live deployment accrues until ``now``; a Developer-tier one is deleted by
-    Azure after 24 hours (and has no hosting fee). The total is ``None`` when a
-    period's hourly price is unknown.
-    """
-    now = now or _dt.datetime.now(_dt.timezone.utc)
-    rows, total = [], 0.0
-    unknown = False
-    for d in deployments:
-        start = _dt.datetime.fromisoformat(d["deployed_at"])
-        end = _dt.datetime.fromisoformat(d["undeployed_at"]) if d["undeployed_at"] else now
-        live = d["undeployed_at"] is None
-        expires = None
-        if d.get("tier") == "developer":
-            expires = start + _dt.timedelta(hours=DEVELOPER_TIER_HOURS)
-            if end > expires:
-                end, live = expires, False
-        hours = max(0.0, (end - start).total_seconds() / 3600)
-        rate = d.get("hosting_per_hour")
-        cost = None if rate is None else hours * rate
-        if cost is None:
-            unknown = True
-        else:
-            total += cost
-        rows.append({"name": d["name"], "tier": d.get("tier"), "deployed_at": d["deployed_at"],
-                     "undeployed_at": d["undeployed_at"], "live": live,
-                     "expires_at": expires.isoformat(timespec="seconds") if expires else None,
-                     "hosting_per_hour": rate, "hours": hours, "hosting_cost_usd": cost,
-                     "note": (d.get("details") or {}).get("ended")})
-    return rows, (None if unknown else total)
-
-
-# -- state and summary ------------------------------------------------------------------------
-
-def _merge_curve(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Loss-curve rows by step, the newer row winning (polls see only the latest events)."""
-    if not new:
-        return list(old)
-    if not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in old + new):
-        return list(new)
-    rows = {r["step"]: r for r in old}
-    rows.update({r["step"]: r for r in new})
-    return [rows[k] for k in sorted(rows)]
-
-
-def record_state(store: Store, job_id: str, state: JobState) -> JobRecord:
-    """Write what the provider reported into the store.
-
-    Nothing already known is lost to a poll that reports less (an id, a
-    model, earlier loss-curve steps). For a token-priced job the actual cost
-    is the trained tokens × the training price the estimate used.
-    """
-    record = store.get_job(job_id)
-    if state.status not in JOB_STATES:
-        raise ProviderError(f"provider reported an unknown job status {state.status!r}")
-    result = dict(record.result)
-    if state.status in FINAL_STATES:
-        result.pop("pid", None)
-    result.update({
-        "step": state.step if state.step is not None else result.get("step"),
-        "total_steps": state.total_steps if state.total_steps is not None
-        else result.get("total_steps"),
-        "loss_curve": _merge_curve(result.get("loss_curve") or [], state.loss_curve),
-        "trained_tokens": state.trained_tokens if state.trained_tokens is not None
-        else result.get("trained_tokens"),
-        "hyperparameters": state.hyperparameters or result.get("hyperparameters") or {},
-        "metrics": {**(result.get("metrics") or {}), **state.metrics},
-    })
-    estimate = record.estimate or {}
-    price = (estimate.get("price") or {}).get("training_per_1m")
-    if result["trained_tokens"] is not None and price is not None and not estimate.get("hardware"):
-        result["actual_cost_usd"] = result["trained_tokens"] / 1_000_000 * price
-    fields: dict[str, Any] = {"status": state.status, "result": result}
-    if state.status != "failed" or state.error:
-        fields["error"] = state.error
-    if state.provider_job_id:
-        fields["provider_job_id"] = state.provider_job_id
-    if state.fine_tuned_model:
-        fields["fine_tuned_model"] = state.fine_tuned_model
-    return store.update_job(job_id, **fields)
-
-
-def summary(record: JobRecord, deployments: list[dict[str, Any]] | None = None,
-            now: _dt.datetime | None = None) -> dict[str, Any]:
-    """The JSON that ``tune --json`` and ``jobs show --json`` print (a stable contract).
-
-    ``metrics`` holds the provider's metrics plus the loss curve and the last
-    train/validation losses; ``total_cost_usd`` is the training cost (actual
-    when known, else estimated) plus the hosting accrued by ``deployments``.
-    """
-    res = record.result
-    provider_metrics = res.get("metrics") or {}
-    estimate = record.estimate or {}
-    curve = res.get("loss_curve") or []
-    actual = res.get("actual_cost_usd", provider_metrics.get("actual_cost_usd"))
-    periods, hosting_cost = hosting(deployments or [], now)
-    training = actual if actual is not None else estimate.get("training_cost_usd")
-    total = None if training is None or hosting_cost is None else training + hosting_cost
-    metrics = dict(provider_metrics)
-    metrics["loss_curve"] = curve
-    for key, column in (("final_train_loss", "train_loss"), ("final_valid_loss", "valid_loss")):
-        last = next((r.get(column) for r in reversed(curve) if r.get(column) is not None), None)
-        metrics.setdefault(key, last)
-    live = [p for p in periods if p["live"]]
-    return {
-        "job_id": record.id,
-        "status": record.status,
-        "provider": record.provider,
-        "provider_job_id": record.provider_job_id,
-        "base_model": f"{record.provider}/{record.model}",
-        "model": f"{record.provider}/{record.fine_tuned_model}" if record.fine_tuned_model
-        else None,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        "train_path": record.train_path,
-        "train_sha256": record.train_sha256,
-        "validation_path": record.validation_path,
-        "run_dir": record.run_dir,
-        "options": record.options,
-        "hyperparameters": res.get("hyperparameters") or record.hyperparameters,
-        "step": res.get("step"),
-        "total_steps": res.get("total_steps"),
-        "loss_curve": curve,
-        "fine_tuned_model": record.fine_tuned_model,
-        "trained_tokens": res.get("trained_tokens"),
-        "estimated_cost_usd": estimate.get("training_cost_usd"),
-        "wall_s": provider_metrics.get("wall_s"),
-        "tokens_per_s": provider_metrics.get("tokens_per_s"),
-        "actual_cost_usd": actual,
-        "hosting_cost_usd": hosting_cost,
-        "total_cost_usd": total,
-        "deployment": f"{record.provider}/{live[-1]['name']}" if live else None,
-        "deployments": periods,
-        "metrics": metrics,
-        "estimate": estimate,
-        "error": record.error,
-    }

@@ -14,10 +14,18 @@ import ftdecide
 
 from .provider import AutoTrainProvider
 
-__all__ = ["AutoTrainProvider", "register_providers"]
+__all__ = ["AutoTrainProvider", "register_commands", "register_providers"]
 __version__ = "0.1.0"
 
 
 @ftdecide.hookimpl
 def register_providers(register: Callable[[Any], None]) -> None:
     register(AutoTrainProvider())
+
+
+@ftdecide.hookimpl
+def register_commands(cli: Any) -> None:
+    """``ftdecide autotrain setup|status``: the environment AutoTrain runs from."""
+    from .commands import autotrain
+
+    cli.add_command(autotrain)

@@ -72,6 +72,22 @@ class AutoTrainProvider(ftdecide.Provider):
 
     name = "autotrain"
     runs_locally = True
+    options = (
+        ftdecide.Option("backend", str, "where AutoTrain trains: local, spaces-<hardware>, "
+                        "ep-<instance>", default="local"),
+        ftdecide.Option("dry_run", bool, "write the config and data and print the command, "
+                        "without training or recording a job"),
+        ftdecide.Option("autotrain_bin", str, "the `autotrain` executable (also "
+                        "FTDECIDE_AUTOTRAIN_BIN; default: the one `ftdecide autotrain setup` "
+                        "made)"),
+        ftdecide.Option("merge", bool, "also write the merged model"),
+        ftdecide.Option("suffix", str, "the AutoTrain project (output folder) name"),
+        ftdecide.Option("learning_rate", float, "learning rate", positive=True,
+                        hyperparameter=True, aliases=("lr",)),
+        ftdecide.Option("lora_r", int, "LoRA rank", minimum=1, hyperparameter=True),
+        ftdecide.Option("max_length", int, "block size in tokens", minimum=8,
+                        hyperparameter=True),
+    )
 
     def __init__(self) -> None:
         # The backend of the plan being made: check_tune_options sees the options,

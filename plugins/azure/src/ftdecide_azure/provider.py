@@ -32,6 +32,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 import ftdecide
+from ftdecide import Option
 from ftdecide_openai import batch, finetune, shared
 from ftdecide_openai.provider import HF_ONLY
 
@@ -65,6 +66,13 @@ class AzureOpenAIProvider(shared.SDKProvider):
     # Azure is chosen with "azure/gpt-4o-mini".
     bare_ids = False
     supports_batch_api = True
+    options = (
+        Option("suffix", str, f"added to the fine-tuned model's name (at most {SUFFIX_LIMIT} "
+               "characters)"),
+        Option("learning_rate_multiplier", float, "multiplies the provider's learning rate",
+               positive=True, hyperparameter=True, aliases=("lr_multiplier",)),
+        Option("tier", str, "training tier", choices=tuple(TRAINING_TYPES), default=DEFAULT_TIER),
+    )
 
     def __init__(self, endpoint: str | None = None, *, api_version: str | None = None,
                  timeout: float | None = None, max_retries: int | None = None,

@@ -14,6 +14,7 @@ import datetime as _dt
 from typing import Any, Mapping, Sequence
 
 import ftdecide
+from ftdecide import Option
 
 from . import models
 
@@ -34,6 +35,37 @@ class HFProvider(ftdecide.Provider):
 
     name = "hf"
     runs_locally = True
+    options = (
+        Option("learning_rate", float, "learning rate (default: 2e-4, LoRA)", positive=True,
+               hyperparameter=True, aliases=("lr",)),
+        Option("lora_r", int, "LoRA rank", default=16, minimum=1, hyperparameter=True,
+               aliases=("r",)),
+        Option("lora_alpha", int, "LoRA alpha", minimum=1, hyperparameter=True),
+        Option("lora_dropout", float, "LoRA dropout", minimum=0, hyperparameter=True),
+        Option("lora_layers", str, "decoder layers that get LoRA: all, the top half, or the "
+               "top N (default: top_half on CPU, all on GPU)", choices=("all", "top_half"),
+               integer_or=True, hyperparameter=True),
+        Option("max_length", int, "truncate examples to this many tokens (default: from the "
+               "data)", minimum=8, hyperparameter=True),
+        Option("gradient_accumulation_steps", int, "batches per optimizer step", minimum=1,
+               hyperparameter=True),
+        Option("lr_scheduler", str, "transformers' scheduler name (linear, cosine, constant ...)",
+               hyperparameter=True),
+        Option("warmup_ratio", float, "share of steps warming up the learning rate", minimum=0,
+               hyperparameter=True),
+        Option("weight_decay", float, "AdamW weight decay", minimum=0, hyperparameter=True),
+        Option("activation_checkpointing", bool, "trade compute for memory",
+               hyperparameter=True),
+        Option("max_steps", int, "stop after this many optimizer steps (a cap on the schedule)",
+               minimum=1),
+        Option("save_steps", int, "checkpoint every N steps (default: about 10% of the steps)",
+               minimum=1),
+        Option("processes", int, "data-parallel processes under torchrun", default=1, minimum=1),
+        Option("merge", bool, "also write the model with the adapter merged in"),
+        Option("device", str, "where to train", choices=("cpu", "cuda")),
+        Option("stop_after_steps", int, "interrupt as Ctrl-C would after this step (tests)",
+               minimum=1, hidden=True),
+    )
 
     def __repr__(self) -> str:
         return "HFProvider()"

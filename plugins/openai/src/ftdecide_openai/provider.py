@@ -21,6 +21,7 @@ import datetime as _dt
 from typing import Any, Mapping, Sequence
 
 import ftdecide
+from ftdecide import Option
 
 from . import batch, finetune, shared
 
@@ -47,6 +48,12 @@ class OpenAIProvider(shared.SDKProvider):
 
     name = "openai"
     supports_batch_api = True
+    options = (
+        Option("suffix", str, f"added to the fine-tuned model's name (at most {SUFFIX_LIMIT} "
+               "characters)"),
+        Option("learning_rate_multiplier", float, "multiplies the provider's learning rate",
+               positive=True, hyperparameter=True, aliases=("lr_multiplier",)),
+    )
 
     def __init__(self, base_url: str | None = None, *, timeout: float | None = None,
                  max_retries: int | None = None) -> None:

@@ -1,29 +1,33 @@
-"""``ftdecide autotrain setup|status``: AutoTrain's own environment (kept out of ``cli.py``).
+"""``ftdecide autotrain setup|status``: AutoTrain's own environment.
+
+The plugin adds these commands itself through the ``register_commands`` hook.
 
 AutoTrain Advanced pins old transformers and trl, so it runs from its own
 virtual environment; these commands create and show it. The work is done by
-the ``ftdecide-autotrain`` plugin (:mod:`ftdecide_autotrain.env`), imported
-only when a command runs.
+:mod:`ftdecide_autotrain.env`, imported only when a command runs, so
+``ftdecide --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import click
 
-from ftdecide.cli.common import _echo_json, _err
-from ftdecide.errors import UsageError
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def err(text: str = "") -> None:
+    click.echo(text, err=True)
 
 
 def _env() -> Any:
-    try:
-        from ftdecide_autotrain import env
-    except ImportError:
-        raise UsageError("the autotrain plugin is not installed",
-                         hint="pip install -e plugins/autotrain (distribution "
-                              "ftdecide-autotrain)") from None
+    from ftdecide_autotrain import env
+
     return env
 
 
@@ -60,14 +64,14 @@ def setup(python: str | None, torch: str | None, torch_index_url: str | None, fo
     """
     env = _env()
     kwargs: dict[str, Any] = {"python": python, "force": force,
-                              "log": _err}
+                              "log": err}
     if torch:
         kwargs["torch"] = torch
     if torch_index_url is not None:
         kwargs["torch_index_url"] = torch_index_url or None
     result = env.setup(**kwargs)
     if as_json:
-        _echo_json(result)
+        echo_json(result)
         return
     versions = result.get("versions") or {}
     reused = "(already set up) " if result.get("reused") else ""
@@ -93,11 +97,11 @@ def status(autotrain_bin: str | None, as_json: bool) -> None:
     data = {"binary": str(found[0]) if found else None, "from": found[1] if found else None,
             "setup_dir": str(env.env_dir()), "manifest": env.manifest()}
     if as_json:
-        _echo_json(data)
+        echo_json(data)
     elif found:
         click.echo(f"autotrain: {found[0]} (from {found[1]})")
     if found is None:
         if not as_json:
-            _err("no AutoTrain environment")
+            err("no AutoTrain environment")
         env.require_binary(autotrain_bin)  # raises the clear message
     sys.stdout.flush()

@@ -1,0 +1,87 @@
+"""The ``validate`` command: check a training set line by line, the cookbook's way."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ftdecide.cli.common import (
+    echo_json,
+    open_catalog,
+    prices_option,
+    progress_bar,
+)
+
+
+# -- validate ---------------------------------------------------------------------------
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("--model", "-m", help="Model whose encoding and per-example limit to check against.")
+@click.option("--format", "fmt", type=click.Choice(["chat", "prompt-completion", "csv"]),
+              help="Input format (detected from the file when not given).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@prices_option
+def validate(file: str, model: str | None, fmt: str | None, as_json: bool,
+             price_files: tuple[str, ...]) -> None:
+    """Check a training set line by line, the way the OpenAI cookbook does.
+
+    Formats: OpenAI chat JSONL, prompt/completion JSONL, CSV with
+    prompt/completion (or input/output) columns. Exit 0 when valid
+    (warnings allowed), 2 on any error.
+
+    \b
+    Example:
+      ftdecide validate train.jsonl --model gpt-4o-mini-2024-07-18
+    """
+    from ftdecide.data import _files as data
+    from ftdecide.data import _tokens as tokens
+    from ftdecide.report._text import lines_list, number, table
+
+    encoding, limit, model_key = tokens.DEFAULT_ENCODING, None, None
+    if model:
+        info = open_catalog(price_files).resolve(model)
+        encoding = info.encoding or encoding
+        limit = info.training_token_limit
+        model_key = info.key
+    bar, progress = progress_bar(file, "validating")
+    try:
+        report = data.validate(file, encoding=encoding, token_limit=limit, fmt=fmt,
+                               progress=progress)
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    result = report.to_dict()
+    result["model"] = model_key
+    if as_json:
+        echo_json(result)
+    else:
+        status = "valid" if report.valid else "INVALID"
+        click.echo(f"{report.file}: {status} ({report.format}, {report.examples:,} examples, "
+                   f"encoding {report.encoding}"
+                   + (f", limit {limit:,} tokens per example" if limit else "") + ")")
+        stats = report.stats
+        rows = []
+        for key, label in (("messages_per_example", "messages / example"),
+                           ("tokens_per_example", "tokens / example"),
+                           ("assistant_tokens_per_example", "assistant tokens / example")):
+            s = stats.get(key) or {}
+            if s:
+                rows.append([label] + [number(s.get(k)) for k in ("min", "p5", "median", "mean",
+                                                                  "p95", "max")])
+        if rows:
+            click.echo()
+            click.echo(table(["", "min", "p5", "median", "mean", "p95", "max"], rows))
+        click.echo(f"\ntotal tokens: {report.tokens_total:,}")
+        for title, found in (("errors", report.errors), ("warnings", report.warnings)):
+            if not found:
+                continue
+            click.echo(f"\n{title}:")
+            for category, lines in found.items():
+                where = f" at line {lines_list(lines)}" if lines else ""
+                count = f"{len(lines)} × " if len(lines) > 1 else ""
+                click.echo(f"  {count}{category}{where}")
+                advice = data.ADVICE.get(category)
+                if advice:
+                    click.echo(f"      → {advice}")
+    sys.exit(0 if report.valid else 2)
