@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftdecide.data import _files as data
+import ftdecide.data as data
+from ftdecide.data import _parallel, _read, _validate
 from ftdecide.data import _tokens as tokens
 from ftdecide.errors import DataError, UsageError
 
@@ -368,7 +369,7 @@ def test_fifty_megabyte_line(tmp_path: Path) -> None:
 
 
 def test_line_over_the_cap_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(_read, "MAX_LINE_BYTES", 1000)
     path = write(tmp_path / "t.jsonl", good_lines(1) + [line(ex("y" * 5000))] + good_lines(1, "z"))
     assert [(n, errs) for n, _, errs in data.iter_records(path)] == [(1, []), (2, ["invalid_json"]), (3, [])]
     csv_path = tmp_path / "t.csv"
@@ -462,7 +463,7 @@ def numpy_linear(values: list[int], p: float) -> float:
 
 @given(st.lists(st.integers(0, 50), min_size=1, max_size=60))
 def test_distribution_matches_numpy_linear(values: list[int]) -> None:
-    dist = data._distribution(Counter(values))
+    dist = _validate._distribution(Counter(values))
     assert dist["min"] == min(values) and dist["max"] == max(values)
     assert dist["mean"] == pytest.approx(sum(values) / len(values))
     for key, p in (("median", 50), ("p5", 5), ("p95", 95)):
@@ -523,7 +524,7 @@ def test_permission_error_is_a_data_error(tmp_path: Path, monkeypatch: pytest.Mo
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(data, "open", refuse, raising=False)
+    monkeypatch.setattr(_read, "open", refuse, raising=False)
     with pytest.raises(DataError, match="permission denied") as info:
         data.validate(write(tmp_path / "t.jsonl", good_lines(1)))
     assert "chmod" in (info.value.hint or "")
@@ -587,7 +588,7 @@ def test_parallel_report_is_identical(tmp_path: Path, monkeypatch: pytest.Monkey
                                       workers: int) -> None:
     # Ranges of ~8 KiB: dozens of them, so duplicates, over-limit examples and
     # bad lines fall on every side of range boundaries and on every worker.
-    monkeypatch.setattr(data, "_CHUNK_BYTES", 8 * 1024)
+    monkeypatch.setattr(_parallel, "_CHUNK_BYTES", 8 * 1024)
     lines = _mixed_lines(3000)
     lines[0] = b"\xef\xbb\xbf" + lines[0]
     path = write(tmp_path / "big.jsonl", lines)
@@ -609,7 +610,7 @@ def test_parallel_report_is_identical(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_parallel_prompt_completion_and_edge_files(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "_CHUNK_BYTES", 64)
+    monkeypatch.setattr(_parallel, "_CHUNK_BYTES", 64)
     pc = [line({"prompt": f"p{i % 7}", "completion": f"c{i}"}) for i in range(200)]
     cases = {
         "pc.jsonl": pc[:50] + [b"not json", line({"prompt": "p"})] + pc[50:],
@@ -628,8 +629,8 @@ def test_parallel_prompt_completion_and_edge_files(tmp_path: Path,
 
 
 def test_parallel_oversized_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data, "MAX_LINE_BYTES", 1000)
-    monkeypatch.setattr(data, "_CHUNK_BYTES", 300)
+    monkeypatch.setattr(_read, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(_parallel, "_CHUNK_BYTES", 300)
     lines = good_lines(5) + [line(ex("y" * 5000))] + good_lines(5, "z") + [b"x" * 3000] + good_lines(3, "w")
     path = write(tmp_path / "t.jsonl", lines)
     parallel = data.validate(path, workers=2, min_examples=1)
@@ -643,33 +644,33 @@ def test_property_parallel_equals_serial(tmp_path: Path, items: list[tuple[str, 
                                          chunk: int) -> None:
     path = tmp_path / "prop.jsonl"
     path.write_bytes(b"\n".join(b for _, b in items))
-    original = data._CHUNK_BYTES
-    data._CHUNK_BYTES = chunk
+    original = _parallel._CHUNK_BYTES
+    _parallel._CHUNK_BYTES = chunk
     try:
         _same_reports(data.validate(path, workers=1, batch_size=3),
                       data.validate(path, workers=2, batch_size=3))
     finally:
-        data._CHUNK_BYTES = original
+        _parallel._CHUNK_BYTES = original
 
 
 def test_auto_parallel_only_for_big_jsonl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    original = data._validate_parallel
+    original = _validate._validate_parallel  # what validate() calls
 
     def spy(reader: Any, encoding: str, batch_size: int, workers: int, *rest: Any) -> None:
         calls.append(workers)
         original(reader, encoding, batch_size, workers, *rest)
 
-    monkeypatch.setattr(data, "_validate_parallel", spy)
-    monkeypatch.setattr(data, "_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(_validate, "_validate_parallel", spy)
+    monkeypatch.setattr(_parallel, "_CHUNK_BYTES", 1024)
     path = write(tmp_path / "t.jsonl", good_lines(100))
     size = path.stat().st_size
     data.validate(path)
     assert calls == []  # under _PARALLEL_MIN_BYTES: in-process
-    monkeypatch.setattr(data, "_PARALLEL_MIN_BYTES", size)
-    monkeypatch.setattr(data.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(data.os, "process_cpu_count", lambda: 2, raising=False)
-    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(_parallel, "_PARALLEL_MIN_BYTES", size)
+    monkeypatch.setattr(_parallel.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_parallel.os, "process_cpu_count", lambda: 2, raising=False)
+    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     report = data.validate(path)
     assert calls == [2] and report.examples == 100
     csv_path = tmp_path / "t.csv"
@@ -682,10 +683,10 @@ def test_auto_parallel_only_for_big_jsonl(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def _failing_range(kind: str, at_chunk: int) -> Any:
-    original = data._validate_range
+    original = _parallel._validate_range
 
     def fake(path: str, fmt: Any, encoding: str, batch_size: int, start: int, end: int) -> Any:
-        if start >= at_chunk * data._CHUNK_BYTES:
+        if start >= at_chunk * _parallel._CHUNK_BYTES:
             if kind == "data":
                 raise DataError("read failed: boom", path=path, line=3, hint="try again")
             if kind == "bug":
@@ -705,17 +706,17 @@ def test_parallel_worker_failure_is_raised_and_leaves_no_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     import multiprocessing
 
-    monkeypatch.setattr(data, "_CHUNK_BYTES", 2048)
+    monkeypatch.setattr(_parallel, "_CHUNK_BYTES", 2048)
     lines = good_lines(200)
     path = write(tmp_path / "t.jsonl", lines)
-    monkeypatch.setattr(data, "_validate_range", _failing_range(kind, at_chunk=3))
+    monkeypatch.setattr(_parallel, "_validate_range", _failing_range(kind, at_chunk=3))
     expected = {"data": DataError, "bug": ZeroDivisionError, "unpicklable": RuntimeError,
                 "dies": RuntimeError}[kind]
     with pytest.raises(expected) as info:
         data.validate(path, workers=2)
     if kind == "data":
         # the worker's line 3 is counted from its range's first line; the error names the file's line
-        chunks = list(data._chunks(str(path), 2048))
+        chunks = list(_parallel._chunks(str(path), 2048))
         start = next(s for s, _ in chunks if s >= 3 * 2048)
         before = path.read_bytes()[:start].count(b"\n")
         assert info.value.line == before + 3 and info.value.hint == "try again"
@@ -730,7 +731,7 @@ def test_parallel_worker_failure_is_raised_and_leaves_no_process(
 def test_parallel_interrupt_leaves_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import multiprocessing
 
-    monkeypatch.setattr(data, "_CHUNK_BYTES", 2048)
+    monkeypatch.setattr(_parallel, "_CHUNK_BYTES", 2048)
     path = write(tmp_path / "t.jsonl", good_lines(300))
 
     def interrupt(done: int) -> None:
@@ -750,8 +751,9 @@ def test_ctrl_c_in_a_real_process_leaves_no_worker(tmp_path: Path) -> None:
     path = write(tmp_path / "t.jsonl", good_lines(4000))
     script = (
         "import multiprocessing, sys, time\n"
-        "from ftdecide.data import _files as data\n"
-        "data._CHUNK_BYTES = 1024\n"
+        "import ftdecide.data as data\n"
+        "from ftdecide.data import _parallel\n"
+        "_parallel._CHUNK_BYTES = 1024\n"
         "def progress(done):\n"
         "    print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
         "    time.sleep(30)  # Ctrl-C arrives while the workers exist\n"
@@ -777,3 +779,35 @@ def test_ctrl_c_in_a_real_process_leaves_no_worker(tmp_path: Path) -> None:
             time.sleep(0.05)
         else:
             raise AssertionError(f"worker {pid} outlived Ctrl-C")
+
+
+# Layering: each module of ftdecide.data imports only those before it here, so
+# there is no import cycle (and the tests above patch the module that reads a name).
+_LAYERS = ["_tokens", "_checks", "_read", "_tally", "_parallel", "_validate"]
+
+
+def test_data_modules_import_only_lower_layers() -> None:
+    import ast
+
+    folder = Path(data.__file__).parent
+    for i, name in enumerate(_LAYERS):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        used = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("ftdecide.data."):
+                    used.add(node.module.rsplit(".", 1)[1])
+                elif node.module == "ftdecide.data":
+                    used.update(a.name for a in node.names)
+        assert used <= set(_LAYERS[:i]), (name, used - set(_LAYERS[:i]))
+
+
+def test_files_shim_reexports_the_public_api_and_holds_no_state() -> None:
+    from ftdecide.data import _files
+
+    assert _files.__all__ == data.__all__
+    for name in data.__all__:
+        assert getattr(_files, name) is getattr(data, name), name
+    # patching one of these on the shim would silently do nothing: they are not there
+    for knob in ("_CHUNK_BYTES", "_PARALLEL_MIN_BYTES", "_validate_parallel", "_Reader"):
+        assert not hasattr(_files, knob), knob
