@@ -63,7 +63,7 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
       ftdecide assess --answers answers.yaml --train train.jsonl --from-run cmp-20261128-ab12cd --out reports/
     """
     from ftdecide.assess import _questionnaire as qn
-    from ftdecide.assess._evidence import assess as run_assessment
+    from ftdecide.assess._assessment import assess as run_assessment
     from ftdecide.cli.main import _catalog, _echo_json
 
     if ask_missing and not answers_path:
@@ -147,7 +147,7 @@ def _value(value: Any) -> str:
 
 def render_summary(result: Any) -> None:
     """The human summary on stdout: decision, why, costs, risks, next steps, evidence."""
-    from ftdecide.assess._evidence import payback_text
+    from ftdecide.assess._facts import payback_text
     from ftdecide.report._format import money as _money
     from ftdecide.report._text import table
 
