@@ -102,7 +102,7 @@ def raw_tiktoken(path: Path) -> int:
 
 
 def ftdecide_path(path: Path) -> int:
-    from ftdecide.data import _files as data
+    import ftdecide.data as data
 
     report = data.validate(path, encoding="o200k_base")
     assert report.valid, report.errors
@@ -122,7 +122,7 @@ def timed(fn, path: Path, repeat: int) -> tuple[float, int]:
 def peak_rss_mb(path: Path) -> tuple[float, float]:
     """Peak RSS (MB) of a fresh process that validates ``path``, and of its
     largest worker process (0 when it used none)."""
-    code = ("import resource, sys\nfrom ftdecide.data import _files as data\n"
+    code = ("import resource, sys\nimport ftdecide.data as data\n"
             "r = data.validate(sys.argv[1])\nassert r.valid\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
             " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")

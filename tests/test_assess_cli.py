@@ -411,7 +411,7 @@ from test_questionnaire import ANSWERS  # noqa: E402
 def test_any_valid_answers_give_a_label_and_a_trace(first_party, answers):
     import datetime as _dt
 
-    from ftdecide.assess._evidence import assess as run
+    from ftdecide.assess._assessment import assess as run
     from ftdecide.pricing._catalog import load_catalog
     from ftdecide.assess._questionnaire import validate
 

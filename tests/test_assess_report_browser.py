@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from ftdecide.assess._evidence import assess
+from ftdecide.assess._assessment import assess
 from ftdecide.pricing._catalog import load_catalog
 from ftdecide.assess._questionnaire import validate
 from ftdecide.report._assessment import write_assessment

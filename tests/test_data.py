@@ -800,14 +800,3 @@ def test_data_modules_import_only_lower_layers() -> None:
                 elif node.module == "ftdecide.data":
                     used.update(a.name for a in node.names)
         assert used <= set(_LAYERS[:i]), (name, used - set(_LAYERS[:i]))
-
-
-def test_files_shim_reexports_the_public_api_and_holds_no_state() -> None:
-    from ftdecide.data import _files
-
-    assert _files.__all__ == data.__all__
-    for name in data.__all__:
-        assert getattr(_files, name) is getattr(data, name), name
-    # patching one of these on the shim would silently do nothing: they are not there
-    for knob in ("_CHUNK_BYTES", "_PARALLEL_MIN_BYTES", "_validate_parallel", "_Reader"):
-        assert not hasattr(_files, knob), knob

@@ -40,7 +40,7 @@ from ftdecide.providers import (
 if TYPE_CHECKING:
     import os
 
-    from ftdecide.data._files import Example
+    from ftdecide.data import Example
 
 __version__ = "0.1.0"
 
@@ -73,7 +73,7 @@ def load_examples(path: "str | os.PathLike[str]", *, fmt: str | None = None,
     :class:`DataError` naming the file, line and problem on the first invalid
     record: a provider must not upload half a file.
     """
-    from .data._files import load_examples as _load
+    from ftdecide.data import load_examples as _load
 
     return _load(path, fmt=fmt, limit=limit)
 

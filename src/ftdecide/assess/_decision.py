@@ -22,8 +22,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Mapping
 
-from ftdecide.assess._conditions import Condition, ConditionError, parse
 from ftdecide._formatting import money
+from ftdecide.assess._conditions import Condition, ConditionError, parse
 from ftdecide.errors import DataError
 
 LABELS = ("fine-tune", "try-rag", "try-prompting", "measure-first", "collect-data", "keep-baseline",

@@ -61,7 +61,7 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
       ftdecide assess --answers answers.yaml --train train.jsonl --from-run cmp-20261128-ab12cd --out reports/
     """
     from ftdecide.assess import _questionnaire as qn
-    from ftdecide.assess._evidence import assess as run_assessment
+    from ftdecide.assess._assessment import assess as run_assessment
 
     if ask_missing and not answers_path:
         raise UsageError("--ask completes an answers file: give it with --answers FILE")
@@ -144,7 +144,7 @@ def _value(value: Any) -> str:
 
 def render_summary(result: Any) -> None:
     """The human summary on stdout: decision, why, costs, risks, next steps, evidence."""
-    from ftdecide.assess._evidence import payback_text
+    from ftdecide.assess._facts import payback_text
     from ftdecide.report._format import money as _money
     from ftdecide.report._text import table
 

@@ -17,8 +17,6 @@ from ftdecide.cli.common import echo_json, err, open_catalog
 from ftdecide.errors import UsageError
 
 
-
-
 def example_config(name: str) -> str:
     """The path of a bundled example's ``compare.yaml``."""
     from ftdecide.examples import EXAMPLES_DIR, example_names

@@ -34,7 +34,7 @@ def validate(file: str, model: str | None, fmt: str | None, as_json: bool,
     Example:
       ftdecide validate train.jsonl --model gpt-4o-mini-2024-07-18
     """
-    from ftdecide.data import _files as data
+    import ftdecide.data as data
     from ftdecide.data import _tokens as tokens
     from ftdecide.report._text import lines_list, number, table
 

@@ -18,6 +18,7 @@ from ftdecide import __version__
 from ftdecide.cli.common import err
 from ftdecide.errors import FtdecideError
 
+
 class _CoreAndPluginCommands(click.Group):
     """The core's commands, then the ones plugins add through ``register_commands``.
 

@@ -23,7 +23,6 @@ from ftdecide.cli.jobview import (
     report_detached,
 )
 
-
 #: Flags of earlier releases that are provider options now: flag → (option, click settings).
 #: They still work for one release, hidden from --help, with a deprecation line.
 DEPRECATED_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {

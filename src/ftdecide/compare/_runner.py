@@ -27,8 +27,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ftdecide.errors import AuthenticationError, FtdecideError, ProviderError
 from ftdecide.compare._runstore import CallResult, RunStore
+from ftdecide.errors import AuthenticationError, FtdecideError, ProviderError
 
 RETRIES = 3
 BACKOFF_S = 0.5

@@ -14,9 +14,6 @@ each imports only modules above it in this list, never one below:
 * ``_parallel``: validating a big JSONL file on several processes.
 * ``_validate``: :func:`validate` and :class:`ValidationReport`.
 * ``_prompts``: prompt builders (stands alone).
-
-``_files`` only re-exports the public names for the modules that still
-import it.
 """
 
 from ftdecide.data._checks import ADVICE, ERROR_CATEGORIES, WARNING_CATEGORIES

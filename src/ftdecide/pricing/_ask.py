@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ftdecide.pricing import _costs as costs
 from ftdecide.errors import ProviderError
+from ftdecide.pricing import _costs as costs
 from ftdecide.pricing._catalog import Catalog
 
 

@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ftdecide.pricing import _costs as costs
 from ftdecide.data import _prompts as strategies
 from ftdecide.data import _tokens as tokens
 from ftdecide.errors import DataError, NotTunableError
+from ftdecide.pricing import _costs as costs
 from ftdecide.providers import ModelInfo
 
 PathLike = str | os.PathLike[str]
@@ -40,7 +40,7 @@ def check_tunable(info: ModelInfo, catalog: Any = None) -> None:
 
 def validated(path: PathLike, info: ModelInfo, progress: Callable[[int], None] | None = None):
     """Validate ``path`` with the model's encoding and limit; DataError when invalid."""
-    from ftdecide.data import _files as data
+    import ftdecide.data as data
 
     report = data.validate(path, encoding=_encoding(info), token_limit=info.training_token_limit,
                            progress=progress)
@@ -105,7 +105,7 @@ class PromptProfile:
 
 def prompt_profile(path: PathLike, encoding: str) -> PromptProfile:
     """Stream ``path`` and measure the prompt (all but the answer) and the answer."""
-    from ftdecide.data import _files as data
+    import ftdecide.data as data
 
     n = 0
     prompt_sum = 0
@@ -138,7 +138,7 @@ def prompt_profile(path: PathLike, encoding: str) -> PromptProfile:
 def few_shot_prompt(path: PathLike, shots: int, query: list[dict[str, Any]],
                     encoding: str) -> tuple[list[dict[str, Any]], int]:
     """Build the K-shot prompt for ``query`` from the first K examples of ``path``."""
-    from ftdecide.data import _files as data
+    import ftdecide.data as data
 
     if shots < 0:
         raise DataError("--shots must be 0 or more")
@@ -178,7 +178,7 @@ def economics(
     prompt_source = "given"
     sample_prompt = None
     if prompt_tokens is None:
-        from ftdecide.data import _files as data
+        import ftdecide.data as data
 
         first = data.load_examples(train_path, limit=1)[0]
         query, _ = strategies.split_example(first.messages)

@@ -15,11 +15,24 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from ftdecide.report._html import _asset, _csp_hash, _environment, _write_atomic
+from ftdecide.assess._facts import payback_text
 from ftdecide.report import _format as fmt
-from ftdecide.assess._evidence import payback_text
-from ftdecide.report._charts import HALO, WIDTH, FONT, Scale, _Frame, _Svg, _axes, _legend, _money_tick, _n, _style, nice_range
+from ftdecide.report._charts import (
+    FONT,
+    HALO,
+    WIDTH,
+    Scale,
+    _axes,
+    _Frame,
+    _legend,
+    _money_tick,
+    _n,
+    _style,
+    _Svg,
+    nice_range,
+)
 from ftdecide.report._format import finite as _finite
+from ftdecide.report._html import _asset, _csp_hash, _environment, _write_atomic
 
 __all__ = ["assessment_context", "render_assessment", "write_assessment", "payback_chart"]
 

@@ -29,12 +29,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ftdecide.pricing import _estimate as est
-from ftdecide.errors import DataError, FtdecideError, NotTunableError, ProviderError, UsageError
+from ftdecide.errors import (
+    DataError,
+    FtdecideError,
+    NotTunableError,
+    ProviderError,
+    UsageError,
+)
 from ftdecide.options import split_hyperparameters
 from ftdecide.paths import runs_dir
+from ftdecide.pricing import _estimate as est
 from ftdecide.pricing._catalog import Catalog
-from ftdecide.providers import JobState, ModelInfo, ProgressCallback, Provider, TuneRequest
+from ftdecide.providers import (
+    JobState,
+    ModelInfo,
+    ProgressCallback,
+    Provider,
+    TuneRequest,
+)
 from ftdecide.tune._hosting import DEVELOPER_TIER_HOURS, hosting
 from ftdecide.tune._store import FINAL_STATES, JobRecord, Store
 from ftdecide.tune._summary import record_state, summary
@@ -144,7 +156,7 @@ def start(p: TunePlan, store: Store, *, progress: ProgressCallback | None = None
     A remote job is polled until it ends unless ``wait`` is False;
     ``on_submitted`` is called once its provider id is stored.
     """
-    from ftdecide.data import _files as data
+    import ftdecide.data as data
     from ftdecide.tune._store import new_job_id
 
     job_id = job_id or new_job_id()
@@ -188,7 +200,7 @@ def prepare(p: TunePlan) -> dict[str, Any]:
     JSONL, like a job's run folder. Providers opt in by implementing
     ``prepare(request) -> dict`` (autotrain: its config, data and command).
     """
-    from ftdecide.data import _files as data
+    import ftdecide.data as data
     from ftdecide.paths import data_dir
     from ftdecide.tune._store import new_job_id
 

@@ -1,0 +1,96 @@
+"""The next steps of an assessment: the exact commands that would produce the missing evidence, or act on it."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Mapping
+
+from ftdecide._formatting import finite as _num
+
+
+def _q(value: Any) -> str:
+    return shlex.quote(str(value))
+
+
+def _n(value: Any) -> str:
+    f = _num(value)
+    if f is None:
+        return ""
+    return str(int(round(f))) if abs(f - round(f)) < 1e-9 or f >= 100 else f"{f:g}"
+
+
+def next_steps(label: str, f: Mapping[str, Any], *, train_path: str | None, answers_path: str | None,
+               run: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Runnable commands that produce the evidence the decision lacks (or act on it)."""
+    train = _q(train_path) if train_path else "train.jsonl"
+    answers = _q(answers_path) if answers_path else "answers.yaml"
+    model = _q(f["model"])
+    placeholders = []
+    if not train_path:
+        placeholders.append("train.jsonl: your training set")
+    placeholders.append("eval.jsonl: your held-out eval set")
+    note = " (" + "; ".join(placeholders) + ")"
+    rpm = f" --requests-per-month {_n(f['requests_per_month'])}" if f["requests_per_month"] is not None else ""
+    budget = f" --max-cost {_n(f['budget_usd'])}" if f["budget_usd"] is not None else ""
+    compare_base = f"ftdecide compare --train {train} --eval eval.jsonl --model {model}"
+    reassess = {"command": f"ftdecide assess --answers {answers} --from-run RUN"
+                + (f" --train {train}" if train_path else ""),
+                "why": "assess again with the measurements (RUN is the run id compare prints)"}
+    estimate_flags = "".join(
+        f" --{flag} {_n(f[key])}" for flag, key in (("prompt-tokens", "prompt_tokens_now"),
+                                                    ("tuned-prompt-tokens", "prompt_tokens_after"),
+                                                    ("output-tokens", "output_tokens"))
+        if f[key] is not None) if rpm else ""
+    steps: list[dict[str, str]] = []
+    if label == "measure-first":
+        if f["tunable"]:
+            steps.append({"command": f"ftdecide estimate {train} --model {model}{rpm}{estimate_flags}",
+                          "why": "price the training and the monthly costs from your real training set, offline"
+                          + ("" if train_path else " (train.jsonl: your training set)")})
+        arms = ["zeroshot", "fewshot", "finetuned"]
+        if f["rag_tried"] or f["knowledge_changes_often"]:
+            arms += ["rag", "finetuned-rag"]
+        steps.append({"command": f"{compare_base} --tune --arms {','.join(arms)} --baseline fewshot{rpm}{budget}",
+                      "why": "measure the fine-tune against few-shot on your eval set, with intervals, "
+                             "tokens, cost and break-even" + note})
+        steps.append(reassess)
+    elif label == "try-prompting":
+        steps.append({"command": f"{compare_base} --arms zeroshot,fewshot,rag --baseline zeroshot{rpm}{budget}",
+                      "why": "measure few-shot prompting and retrieval before any training" + note})
+        steps.append(reassess)
+    elif label == "try-rag":
+        steps.append({"command": f"{compare_base} --corpus docs/ --arms zeroshot,fewshot,rag --baseline fewshot{rpm}{budget}",
+                      "why": "measure retrieval over your documents (docs/: a folder of .md/.txt)" + note})
+        steps.append(reassess)
+    elif label == "collect-data":
+        steps.append({"command": f"ftdecide validate {train} --model {model}",
+                      "why": "check the training set line by line as it grows"
+                      + ("" if train_path else " (train.jsonl: your training set)")})
+        steps.append({"command": f"ftdecide assess --answers {answers} --train {train}",
+                      "why": "assess again once there are enough reviewed examples (update "
+                             "costs.examples_reviewed in the answers)"})
+    elif label == "not-tunable":
+        steps.append({"command": "ftdecide prices", "why": "every model with its tunability, prices and shutdown date"})
+        alts = list(f["tunable_alternatives"] or []) + list(f["tunable_elsewhere"] or [])
+        if alts:
+            steps.append({"command": f"ftdecide estimate {train} --model {_q(alts[0])}{rpm}{estimate_flags}",
+                          "why": f"price a tunable alternative ({alts[0]}), then set costs.model to it and assess again"
+                          + ("" if train_path else " (train.jsonl: your training set)")})
+    elif label == "keep-baseline":
+        if run is not None:
+            steps.append({"command": f"ftdecide report {_q(run['run_id'])}",
+                          "why": "the comparison that supports keeping the baseline, to share"})
+        else:
+            arms = "zeroshot,fewshot" + (",rag" if f["rag_tried"] else "")
+            steps.append({"command": f"{compare_base} --arms {arms} --baseline fewshot{rpm}",
+                          "why": "confirm on your eval set that the baseline meets the target, with an interval" + note})
+    elif label == "fine-tune":
+        tuned = (run or {}).get("tuned_model")
+        if run is not None and tuned:
+            steps.append({"command": f"{compare_base} --tuned {_q(tuned)} --arms fewshot,finetuned "
+                                     f"--baseline fewshot --fail-under finetuned:0",
+                          "why": "a gate for CI: fails when the fine-tune stops beating few-shot on a new eval set" + note})
+        steps.append({"command": f"ftdecide tune {train} --model {model}{budget}",
+                      "why": "train the production fine-tune on the full reviewed set (shows the cost and asks first)"
+                      + ("" if train_path else " (train.jsonl: your training set)")})
+    return steps

@@ -1,0 +1,202 @@
+"""The results mapping (``results.json``, the schema the report renders).
+
+:func:`assemble` puts together per arm: quality with its interval and
+paired test (:mod:`ftdecide.compare._scoring`), tokens, cost per request,
+monthly cost and break-even (:mod:`ftdecide.compare._economics`), latency
+and the prompt; then the training block, the prices used, the provenance
+(versions, config, data hashes) and the verdict
+(:mod:`ftdecide.compare._verdict`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import platform
+from pathlib import Path
+from typing import Any, Mapping
+
+from ftdecide.compare._arms import ArmPlan, Prepared
+from ftdecide.compare._config import ARM_LABELS, TUNED_ARMS
+from ftdecide.compare._economics import (
+    _amortisation_months,
+    _price_as_note,
+    _priced_as,
+    _training_cost_as,
+    arm_economics,
+    break_even,
+)
+from ftdecide.compare._runner import RunOutcome
+from ftdecide.compare._scoring import score_run
+from ftdecide.compare._verdict import verdict
+from ftdecide.pricing._catalog import Catalog
+from ftdecide.providers import ModelInfo
+
+SCHEMA = 1
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    p = Path(path)
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _price_entry(info: ModelInfo) -> dict[str, Any]:
+    return {"model": info.key, "input_per_1m": info.input_per_1m,
+            "cached_input_per_1m": info.cached_input_per_1m, "output_per_1m": info.output_per_1m,
+            "training_per_1m": info.training_per_1m, "hosting_per_hour": info.hosting_per_hour,
+            "shutdown": info.shutdown.isoformat() if info.shutdown else None,
+            "as_of": info.as_of.isoformat() if info.as_of else None, "source": info.source}
+
+
+def _versions() -> dict[str, str]:
+    """ftdecide's version and each loaded plugin's distribution and version."""
+    from importlib import metadata
+
+    from ftdecide.plugins import get_registry
+
+    try:
+        out = {"ftdecide": metadata.version("ftdecide")}
+    except metadata.PackageNotFoundError:
+        out = {"ftdecide": "unknown"}
+    for rec in get_registry().plugin_records():
+        name = rec.distribution or rec.name
+        if name and rec.version:
+            out[str(name)] = str(rec.version)
+    return out
+
+
+def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any, *,
+             run_id: str, created: str, command: str, catalog: Catalog,
+             training: dict[str, Any] | None, complete: bool) -> dict[str, Any]:
+    """The results mapping (``results.json``; the schema the report renders)."""
+    config = prep.config
+    scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
+                                  seed=config.seed)
+    today = _dt.date.fromisoformat(created[:10])
+    from ftdecide.compare import _stats as stats
+
+    arms: dict[str, Any] = {}
+    cpr: dict[str, float | None] = {}
+    price_info = catalog.resolve(config.price_as) if config.price_as else None
+    for arm, plan in plans.items():
+        done = [it.id for it in prep.items if (arm, it.id) in outcome.results]
+        res = [outcome.results[(arm, i)] for i in done]
+        n = len(res)
+        if price_info is not None:
+            cost_per_request = _priced_as(price_info, arm in TUNED_ARMS,
+                                          [(plan.messages[i], outcome.results[(arm, i)].text) for i in done])
+        else:
+            costs_known = [r.cost_usd for r in res if r.cost_usd is not None]
+            cost_per_request = (sum(costs_known) / n) if n and len(costs_known) == n else None
+        cpr[arm] = cost_per_request
+        training_cost = 0.0
+        training_kind = None
+        cost_info = price_info or plan.info
+        if arm in TUNED_ARMS and price_info is not None:
+            training_cost = _training_cost_as(price_info, config.train)
+            training_kind = "estimated"
+        elif arm in TUNED_ARMS and training:
+            actual = training.get("actual_cost_usd")
+            training_cost = float(actual if actual is not None else training.get("estimated_cost_usd") or 0.0)
+            training_kind = "actual" if actual is not None else "estimated"
+        econ = arm_economics(cost_per_request, requests_per_month=config.requests_per_month,
+                             training_cost_usd=training_cost,
+                             hosting_per_hour=cost_info.hosting_per_hour if arm in TUNED_ARMS else None,
+                             amortisation_months=_amortisation_months(cost_info, today))
+        econ["training_cost_kind"] = training_kind
+        if price_info is not None:
+            econ["priced_as"] = price_info.key
+        first = prep.items[0].id
+        example = plan.messages[first]
+        from ftdecide.data import _tokens as tokens
+
+        arms[arm] = {
+            "label": ARM_LABELS[arm],
+            "model": plan.info.key,
+            "quality": scored["quality"][arm],
+            "vs_baseline": scored["vs_baseline"][arm],
+            "tokens": {"input_mean": (sum(r.input_tokens for r in res) / n) if n else None,
+                       "output_mean": (sum(r.output_tokens for r in res) / n) if n else None},
+            "cost_per_1k_usd": None if cost_per_request is None else cost_per_request * 1000,
+            "monthly_cost_usd": econ["monthly_inference_usd"],
+            "economics": econ,
+            "latency_p50_s": stats.percentile([r.latency_s for r in res], 50),
+            "latency_p95_s": stats.percentile([r.latency_s for r in res], 95),
+            "calls": n,
+            "cached_calls": sum(1 for r in res if r.from_cache),
+            "errors": len(prep.items) - n,
+            "prompt": {"description": plan.description, "example": example,
+                       "input_tokens_example": tokens.count_messages(example)},
+        }
+    base_econ = arms[config.baseline]["economics"]
+    for arm in arms:
+        econ = arms[arm]["economics"]
+        if arm == config.baseline:
+            econ["break_even_requests_per_month"] = None
+            econ["break_even_reason"] = "baseline"
+            continue
+        be, reason = break_even(econ, base_econ, cpr[arm], cpr[config.baseline])
+        econ["break_even_requests_per_month"] = be
+        econ["break_even_reason"] = reason
+    infos = {plan.info.key: plan.info for plan in plans.values()}
+    if price_info is not None:
+        infos[price_info.key] = price_info
+    data_prov: dict[str, Any] = {
+        "train": {"path": config.train, "sha256": _sha256(config.train), "examples": len(prep.train)},
+        "eval": {"path": config.eval, "sha256": _sha256(config.eval), "examples": len(prep.items)},
+    }
+    if config.corpus:
+        data_prov["corpus"] = {"path": config.corpus, "sha256": _sha256(config.corpus),
+                               "documents": prep.corpus_documents}
+    versions = _versions()
+    results: dict[str, Any] = {
+        "schema": SCHEMA,
+        "run_id": run_id,
+        "created": created,
+        "status": "complete" if complete else "partial",
+        "task": {"name": config.task or Path(config.eval).parent.name or "task",
+                 **({"description": _price_as_note(price_info)} if price_info else {})},
+        "metric": {"name": metric.name, "binary": bool(getattr(metric, "binary", False)),
+                   "description": getattr(metric, "description", "")},
+        "baseline": config.baseline,
+        "requests_per_month": config.requests_per_month,
+        "arms": arms,
+        "training": training,
+        "items": items_out,
+        "prices": [_price_entry(i) for i in infos.values()],
+        "provenance": {
+            "ftdecide_version": versions["ftdecide"],
+            "python": platform.python_version(),
+            "platform": f"{platform.system()}-{platform.machine()}",
+            "plugins": {k: v for k, v in versions.items() if k != "ftdecide"},
+            "command": command,
+            "config": config.to_dict(),
+            "data": data_prov,
+        },
+    }
+    results["verdict"] = verdict(results)
+    return results
+
+
+def _training_block(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's view of a tune job (schema: ``training``)."""
+    curve = []
+    for row in summary.get("loss_curve") or []:
+        step = row.get("step")
+        if step is None:
+            continue
+        curve.append({"step": step, "train_loss": row.get("train_loss", row.get("loss")),
+                      "valid_loss": row.get("valid_loss", row.get("eval_loss"))})
+    return {"job_id": summary.get("job_id"), "provider": summary.get("provider"),
+            "base_model": summary.get("base_model"), "model": summary.get("model"),
+            "status": summary.get("status"),
+            "estimated_cost_usd": summary.get("estimated_cost_usd"),
+            "actual_cost_usd": summary.get("actual_cost_usd"),
+            "wall_s": summary.get("wall_s"), "tokens_per_s": summary.get("tokens_per_s"),
+            "loss_curve": curve}

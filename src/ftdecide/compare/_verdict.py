@@ -1,0 +1,88 @@
+"""The verdict: one sentence a team can act on, from the results mapping.
+
+Which arm beats the baseline with confidence (the lower bound of its paired
+interval above zero), by how much, with how many prompt tokens, and at what
+cost: the training it pays back, or how much cheaper or dearer it is per
+request.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from ftdecide._formatting import money_sentence
+
+
+def _percent(a: float, b: float) -> float | None:
+    return None if not b else (a - b) / b * 100
+
+
+def verdict(results: Mapping[str, Any]) -> str:
+    """One sentence a team can act on: which arm wins, by how much, at what cost."""
+    arms = results["arms"]
+    baseline = results["baseline"]
+    base = arms[baseline]
+    base_label = base["label"]
+    candidates = [(name, a) for name, a in arms.items()
+                  if name != baseline and a.get("vs_baseline") and a["vs_baseline"].get("ci_low") is not None]
+    if base["quality"]["mean"] is None:
+        return f"{base_label} has no answers yet: the run stopped before it"
+    if not candidates:
+        return f"only {base_label} was measured"
+    better = [(n, a) for n, a in candidates if a["vs_baseline"]["ci_low"] > 0]
+    if better:
+        # among the arms that beat the baseline with confidence: the largest gain,
+        # then the cheaper per request
+        def rank(na: tuple[str, Any]) -> tuple[float, float]:
+            cost = na[1].get("cost_per_1k_usd")
+            return (round(na[1]["vs_baseline"]["diff"], 9), -(cost if cost is not None else math.inf))
+
+        name, best = max(better, key=rank)
+    else:
+        name, best = max(candidates, key=lambda na: na[1]["vs_baseline"]["ci_low"])
+    vs = best["vs_baseline"]
+    pts = f"{vs['diff'] * 100:+.1f} points [{vs['ci_low'] * 100:.1f}, {vs['ci_high'] * 100:.1f}]"
+    if vs["ci_low"] <= 0:
+        top_name, top = max(candidates, key=lambda na: na[1]["vs_baseline"]["diff"])
+        tv = top["vs_baseline"]
+        return (f"keep {base_label}: no arm beats it with confidence "
+                f"(best: {top['label']} {tv['diff'] * 100:+.1f} points "
+                f"[{tv['ci_low'] * 100:.1f}, {tv['ci_high'] * 100:.1f}])")
+    parts = [f"{best['label']}: {pts} over {base_label}"]
+    pct = _percent(best["tokens"]["input_mean"], base["tokens"]["input_mean"])
+    if pct is not None and abs(pct) >= 1:
+        parts.append(f"{abs(pct):.0f} % {'fewer' if pct < 0 else 'more'} prompt tokens")
+    cost_clause = _cost_clause(best, base)
+    if cost_clause:
+        parts.append(cost_clause)
+    sentence = ", ".join(parts)
+    if cost_clause and cost_clause.startswith("never"):
+        # the best gain does not pay; say so of a confident arm that does
+        payers = [(n, a) for n, a in better if n != name
+                  and (_cost_clause(a, base) or "").startswith(("pays", "its", "cheaper"))]
+        if payers:
+            alt_name, alt = max(payers, key=lambda na: na[1]["vs_baseline"]["diff"])
+            av = alt["vs_baseline"]
+            sentence += (f"; {alt['label']}: {av['diff'] * 100:+.1f} points "
+                         f"[{av['ci_low'] * 100:.1f}, {av['ci_high'] * 100:.1f}] and "
+                         f"{_cost_clause(alt, base)}")
+    return sentence
+
+
+def _cost_clause(arm: Mapping[str, Any], base: Mapping[str, Any]) -> str | None:
+    """How an arm's costs compare with the baseline's, in a few words (None: nothing to say)."""
+    econ = arm.get("economics") or {}
+    training = econ.get("training_cost_usd") or 0.0
+    be = econ.get("break_even_requests_per_month")
+    if training > 0 and be:
+        return f"pays back its {money_sentence(training)} training at {be:,} requests/month"
+    if training > 0 and be == 0:
+        return f"its {money_sentence(training)} training pays back from the first request"
+    if training > 0:
+        return f"never pays back its {money_sentence(training)} training on cost alone"
+    if arm.get("cost_per_1k_usd") is not None and base.get("cost_per_1k_usd"):
+        cp = _percent(arm["cost_per_1k_usd"], base["cost_per_1k_usd"])
+        if cp is not None and abs(cp) >= 1:
+            return f"{abs(cp):.0f} % {'cheaper' if cp < 0 else 'dearer'} per request"
+    return None
