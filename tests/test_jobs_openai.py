@@ -133,10 +133,11 @@ def test_the_provider_job_id_is_stored_before_the_first_poll(env, small_train, c
             [record] = Store().jobs()
             seen["stored"] = (record.provider_job_id, record.status)
         job = s.jobs[match.group("job_id")]
-        from ftdecide.testing import _server as testing
+        from ftdecide.testing._finetuning import _advance_job
+        from ftdecide.testing._protocol import _public
 
-        testing._advance_job(s, job)
-        return testing._public(job)
+        _advance_job(s, job)
+        return _public(job)
 
     server.add_route("GET", JOBS + "/{job_id}", first_poll)
     code, out, _ = run(capsys, "tune", small_train, "--model", MODEL, "--yes", "--json")
@@ -229,10 +230,11 @@ def test_a_500_after_the_job_was_created_is_found_not_repeated(env, small_train,
     server = env
 
     def create_then_fail(s, request, match):
-        from ftdecide.testing import _server as testing
+        from ftdecide.testing import Reply, error_body
+        from ftdecide.testing._finetuning import _create_job
 
-        testing._create_job(s, request, match)
-        return testing.Reply(500, testing.error_body("upstream error", type="server_error"))
+        _create_job(s, request, match)
+        return Reply(500, error_body("upstream error", type="server_error"))
 
     server.add_route("POST", JOBS, create_then_fail)
     code, out, err = run(capsys, "tune", small_train, "--model", MODEL, "--yes", "--json")

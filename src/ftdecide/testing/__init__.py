@@ -6,22 +6,21 @@ fine-tuning jobs with events and checkpoints, batches, an ARM deployment
 endpoint, and injectable failures. ``openai_server`` is its pytest fixture.
 :class:`FakeProvider` / ``fake_plugin`` are an in-process provider registered
 through the real plugin manager.
+
+Layout: ``_server`` (the server: recording, failure injection, dispatch),
+``_protocol`` (requests, replies, errors shared with the route handlers),
+``_failures`` (the injected-failure rules), the routes by what they serve
+(``_chat``, ``_files``, ``_finetuning``, ``_batches``, ``_arm``),
+``_fixture`` (``openai_server``) and ``_fake`` (``FakeProvider``).
 """
 
-from ftdecide.testing._server import (
-    ARM_DEPLOYMENT_PATH,
-    AZURE_RESULT_COLUMNS,
-    OPENAI_RESULT_COLUMNS,
-    FakePlugin,
-    FakeProvider,
-    OpenAICompatibleServer,
-    RecordedRequest,
-    Reply,
-    echo_last_user,
-    error_body,
-    fake_plugin,
-    openai_server,
-)
+from ftdecide.testing._arm import ARM_DEPLOYMENT_PATH
+from ftdecide.testing._chat import echo_last_user
+from ftdecide.testing._fake import FakePlugin, FakeProvider, fake_plugin
+from ftdecide.testing._finetuning import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS
+from ftdecide.testing._fixture import openai_server
+from ftdecide.testing._protocol import RecordedRequest, Reply, error_body
+from ftdecide.testing._server import OpenAICompatibleServer
 
 __all__ = [
     "ARM_DEPLOYMENT_PATH",
