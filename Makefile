@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXAMPLE := src/ftdecide/examples/triage
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 PLUGINS := plugins/openai plugins/azure plugins/hf-trl plugins/autotrain
 
@@ -30,6 +30,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python bench/tokens.py

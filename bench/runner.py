@@ -40,9 +40,9 @@ def main() -> None:
     os.environ["FTDECIDE_LOAD_PLUGINS"] = "openai"
     os.environ["OPENAI_API_KEY"] = "sk-bench"
 
-    from ftdecide.pricing._catalog import load_catalog
     from ftdecide.compare._runner import Call, Runner
     from ftdecide.compare._runstore import RunStore, call_key
+    from ftdecide.pricing._catalog import load_catalog
 
     # The server runs in its own process, as a real one would: in this process its
     # request handling would compete with the runner for the GIL.

@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
+
     from ftdecide_hf_trl.training import resolve_hyperparameters
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

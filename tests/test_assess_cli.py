@@ -23,8 +23,8 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 
-from ftdecide.cli.main import cli, main
 from ftdecide.assess._decision import LABELS
+from ftdecide.cli.main import cli, main
 from ftdecide.testing import OpenAICompatibleServer
 
 TODAY = "2026-11-28"
@@ -412,8 +412,8 @@ def test_any_valid_answers_give_a_label_and_a_trace(first_party, answers):
     import datetime as _dt
 
     from ftdecide.assess._assessment import assess as run
-    from ftdecide.pricing._catalog import load_catalog
     from ftdecide.assess._questionnaire import validate
+    from ftdecide.pricing._catalog import load_catalog
 
     result = run(validate(answers, origin="interactive"), catalog=load_catalog(),
                  today=_dt.date(2026, 11, 28)).to_json()

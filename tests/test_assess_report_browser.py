@@ -13,13 +13,13 @@ import datetime as _dt
 import json
 
 import pytest
-
-from ftdecide.assess._assessment import assess
-from ftdecide.pricing._catalog import load_catalog
-from ftdecide.assess._questionnaire import validate
-from ftdecide.report._assessment import write_assessment
 from test_report import HOSTILE, hostile_results, realistic_results
 from test_report_browser import CHROMIUM, Opened, _screenshot, browser  # noqa: F401 - the fixture
+
+from ftdecide.assess._assessment import assess
+from ftdecide.assess._questionnaire import validate
+from ftdecide.pricing._catalog import load_catalog
+from ftdecide.report._assessment import write_assessment
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary found (apt-get install -y chromium, "
                                 "or set FTDECIDE_CHROMIUM)")

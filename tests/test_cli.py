@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftdecide.data import _tokens as tokens
 from ftdecide.cli.main import cli
+from ftdecide.data import _tokens as tokens
 from ftdecide.examples import example_path
 
 TRAIN = example_path("triage", "train")

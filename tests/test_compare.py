@@ -23,10 +23,9 @@ import pytest
 from click.testing import CliRunner
 
 from ftdecide.cli.main import cli
-import ftdecide.compare._runner
+from ftdecide.data._tokens import count_texts
 from ftdecide.plugins import Registry, set_registry
 from ftdecide.testing import FakePlugin, FakeProvider, OpenAICompatibleServer
-from ftdecide.data._tokens import count_texts
 
 BASE = "gpt-4o-mini-2024-07-18"
 PRICE_IN, PRICE_OUT = 0.15, 0.60  # reference/providers.md §3, per 1M tokens

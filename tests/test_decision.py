@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftdecide.assess._decision import CONFIDENCE, FACTS, LABELS, decide, load_rules, render, rules_from_data
+from ftdecide.assess._decision import (
+    CONFIDENCE,
+    FACTS,
+    LABELS,
+    decide,
+    load_rules,
+    render,
+    rules_from_data,
+)
 from ftdecide.errors import DataError
 
 # A consistent, fully known situation: the acceptance scenario (format task, few-shot 0.70 vs a

@@ -17,8 +17,8 @@ import pytest
 
 from ftdecide.cli.main import main
 from ftdecide.plugins import Registry, set_registry
-from ftdecide.tune._store import Store
 from ftdecide.testing import openai_server  # noqa: F401 - fixture
+from ftdecide.tune._store import Store
 
 pytest.importorskip("openai")
 pytest.importorskip("ftdecide_azure")

@@ -14,8 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftdecide import hookimpl
+from ftdecide.compare._metrics import (
+    BUILTIN_NAMES,
+    Score,
+    available_metrics,
+    extract_json_object,
+    get_metric,
+    label_of,
+    normalize_text,
+)
 from ftdecide.errors import DataError, PluginError, UsageError
-from ftdecide.compare._metrics import BUILTIN_NAMES, Score, available_metrics, extract_json_object, get_metric, label_of, normalize_text
 from ftdecide.plugins import Registry, set_registry
 from ftdecide.testing import FakePlugin
 

@@ -14,7 +14,7 @@ import pytest
 import ftdecide
 from ftdecide import hookimpl
 from ftdecide.errors import PluginError
-from ftdecide.plugins import Registry, set_registry
+from ftdecide.plugins import Registry
 
 ECHO_DIR = Path(__file__).parent / "plugins" / "ftdecide-echo"
 

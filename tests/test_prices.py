@@ -4,8 +4,8 @@ import json
 import pytest
 
 import ftdecide
-from ftdecide.pricing import _catalog as prices
 from ftdecide.errors import DataError, UnknownModelError, UsageError
+from ftdecide.pricing import _catalog as prices
 
 
 class Shop(ftdecide.Provider):

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from ftdecide.errors import DataError
-from ftdecide.report._html import ReportFiles, items_csv, render_html, results_json, write_report
 from ftdecide.report import _format as fmt
+from ftdecide.report._html import ReportFiles, items_csv, render_html, results_json, write_report
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "ftdecide" / "examples" / "triage"
 RPM = 100_000

@@ -18,9 +18,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_report import HOSTILE, hostile_results, realistic_results
 
 from ftdecide.report._html import write_report
-from test_report import HOSTILE, hostile_results, realistic_results
 
 
 def _chromium() -> str | None:

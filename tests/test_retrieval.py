@@ -14,10 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftdecide.compare import _retrieval as retrieval
+from ftdecide.compare._retrieval import (
+    PASSAGE_CHARS,
+    Passage,
+    Retriever,
+    load_corpus,
+    passages_from_examples,
+    split_passages,
+)
 from ftdecide.data import Example, load_examples
-from ftdecide.errors import DataError, UsageError
-from ftdecide.compare._retrieval import PASSAGE_CHARS, Passage, Retriever, load_corpus, passages_from_examples, split_passages
 from ftdecide.data._prompts import split_example
+from ftdecide.errors import DataError, UsageError
 
 TRIAGE = Path(retrieval.__file__).parents[1] / "examples" / "triage"
 CORPUS = TRIAGE / "corpus"

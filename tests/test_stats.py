@@ -10,8 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftdecide.compare import _stats as stats
+from ftdecide.compare._stats import (
+    Difference,
+    Interval,
+    bootstrap_mean,
+    mcnemar_exact,
+    paired_difference,
+    percentile,
+)
 from ftdecide.errors import UsageError
-from ftdecide.compare._stats import Difference, Interval, bootstrap_mean, mcnemar_exact, paired_difference, percentile
 
 
 def binary_arms(b, c, both_right, both_wrong):

@@ -2,8 +2,8 @@ import sqlite3
 
 import pytest
 
-from ftdecide.tune import _store as store_mod
 from ftdecide.errors import UsageError
+from ftdecide.tune import _store as store_mod
 from ftdecide.tune._store import Store
 
 

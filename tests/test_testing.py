@@ -15,10 +15,20 @@ import urllib.request
 import pytest
 
 import ftdecide
+from ftdecide.data._tokens import count_messages, count_texts
 from ftdecide.plugins import Registry
 from ftdecide.pricing._catalog import Catalog
-from ftdecide.testing import ARM_DEPLOYMENT_PATH, AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS, FakePlugin, FakeProvider, OpenAICompatibleServer, Reply, fake_plugin, openai_server
-from ftdecide.data._tokens import count_messages, count_texts
+from ftdecide.testing import (
+    ARM_DEPLOYMENT_PATH,
+    AZURE_RESULT_COLUMNS,
+    OPENAI_RESULT_COLUMNS,
+    FakePlugin,
+    FakeProvider,
+    OpenAICompatibleServer,
+    Reply,
+    fake_plugin,
+    openai_server,  # noqa: F401 - the fixture
+)
 
 MESSAGES = [{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "hello world"}]

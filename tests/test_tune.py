@@ -15,14 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 import ftdecide
-from ftdecide.tune import _jobs as tuning
 from ftdecide.cli.main import cli
 from ftdecide.errors import DataError, NotTunableError
 from ftdecide.examples import example_path
 from ftdecide.plugins import Registry, set_registry
 from ftdecide.pricing._catalog import load_catalog
-from ftdecide.tune._store import Store
 from ftdecide.testing import FakeProvider
+from ftdecide.tune import _jobs as tuning
+from ftdecide.tune._store import Store
 
 TRAIN = example_path("triage", "train")
 

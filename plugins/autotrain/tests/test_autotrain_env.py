@@ -16,7 +16,6 @@ import json
 import os
 import stat
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 import ftdecide
+from ftdecide.data._tokens import count_messages, count_texts
 from ftdecide.plugins import Registry
 from ftdecide.pricing._catalog import Catalog
 from ftdecide.testing import OpenAICompatibleServer
-from ftdecide.data._tokens import count_messages, count_texts
 from ftdecide_azure import AzureOpenAIProvider
 from ftdecide_azure.provider import DEFAULT_API_VERSION
 from ftdecide_openai.shared import WIND_DOWN_MESSAGE

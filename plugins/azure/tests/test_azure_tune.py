@@ -9,10 +9,9 @@ import json
 import pytest
 
 import ftdecide
-from ftdecide.tune._store import Store
 from ftdecide.testing import ARM_DEPLOYMENT_PATH, openai_server  # noqa: F401 - fixture
-from ftdecide_azure import AzureOpenAIProvider
-from ftdecide_azure import arm
+from ftdecide.tune._store import Store
+from ftdecide_azure import AzureOpenAIProvider, arm
 
 KEY = "azkey-0123456789abcdef-SECRET"
 MESSAGES = [{"role": "user", "content": "Say hello"}]

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 import ftdecide
+from ftdecide.data._tokens import count_messages, count_texts
 from ftdecide.plugins import Registry
 from ftdecide.pricing._catalog import Catalog, parse_price_data
 from ftdecide.testing import OpenAICompatibleServer
-from ftdecide.data._tokens import count_messages, count_texts
 from ftdecide_openai import OpenAIProvider
 from ftdecide_openai.shared import WIND_DOWN_MESSAGE
 

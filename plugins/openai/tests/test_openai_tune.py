@@ -13,8 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ftdecide
+from ftdecide.testing import (
+    AZURE_RESULT_COLUMNS,
+    OPENAI_RESULT_COLUMNS,
+    openai_server,  # noqa: F401 - the fixture
+)
 from ftdecide.tune._store import Store
-from ftdecide.testing import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS, openai_server
 from ftdecide_openai import OpenAIProvider
 from ftdecide_openai.batch import batch_cost
 from ftdecide_openai.finetune import (
