@@ -44,3 +44,49 @@ def runs_dir() -> Path:
 
 def store_path() -> Path:
     return data_dir() / "ftdecide.db"
+
+
+def check_output_dir(path: str | os.PathLike[str], *, what: str) -> Path:
+    """``path`` as a folder results can be written into, checked before any work is done.
+
+    It may not exist yet (it is created when written), but it may not be a
+    file, and the nearest folder that exists must be writable: a run that
+    pays for its calls and then cannot write its report is the failure this
+    prevents. ``what`` names the option in the message (``--out``).
+    """
+    from ftdecide.errors import UsageError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{what} {p}: is a file, not a folder",
+                         hint=f"give a folder for {what} (it is created if missing)")
+    existing = p
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise UsageError(f"{what} {p}: {existing} is a file, so the folder cannot be created",
+                         hint=f"give a folder path for {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {p}: {existing} is not writable",
+                         hint=f"choose a folder you can write to for {what}")
+    return p
+
+
+def check_output_file(path: str | os.PathLike[str], *, what: str) -> Path:
+    """``path`` as a file that can be written (not a folder; its folder creatable and writable)."""
+    from ftdecide.errors import UsageError
+
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{what} {p}: is a folder, not a file",
+                         hint=f"give a file name for {what}, e.g. {p / 'assessment.html'}")
+    folder = p.parent
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{what} {p}: {folder} is a file, so {p.name} cannot be written there",
+                         hint=f"give a path in a folder for {what}")
+    check_output_dir(p.parent, what=what)
+    return p

@@ -478,13 +478,18 @@ def _default_text(question: Question, answers: Mapping[str, Any]) -> str:
 
 
 def ask(preset: Answers | None = None, *, echo: Callable[[str], None] | None = None,
-        prompt: Callable[..., str] | None = None) -> Answers:
+        prompt: Callable[..., str] | None = None,
+        validators: Mapping[str, Callable[[Any, Mapping[str, Any]], None]] | None = None
+        ) -> Answers:
     """Ask every question ``preset`` leaves open, in order, with its help and default.
 
     Follow-ups are asked only when their condition holds. A typed answer is
     checked by the same validator as an answers file and asked again when
-    wrong. Ctrl-C (or the end of input) raises :class:`Interrupted` carrying
-    the answers so far, so the caller can save them.
+    wrong. ``validators`` (question id → check raising ValueError) add the
+    checks that need more than the question itself — a model id against the
+    installed catalog — so a typo is caught when typed, not after the last
+    question. Ctrl-C (or the end of input) raises :class:`Interrupted`
+    carrying the answers so far, so the caller can save them.
     """
     import click
 
@@ -529,6 +534,8 @@ def ask(preset: Answers | None = None, *, echo: Callable[[str], None] | None = N
                 break  # skipped: unknown
             try:
                 value = question.check(question.parse_text(text), answers.values)
+                if validators and question.id in validators:
+                    validators[question.id](value, answers.values)
             except ValueError as exc:
                 echo(f"  {exc}")
                 continue

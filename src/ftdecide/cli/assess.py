@@ -65,15 +65,9 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
 
     if ask_missing and not answers_path:
         raise UsageError("--ask completes an answers file: give it with --answers FILE")
-    if answers_path:
-        answers = qn.read_answers(answers_path, partial=ask_missing)
-    else:
-        answers = qn.Answers()
-    if not answers_path or ask_missing:
-        answers = _ask(qn, answers, save_answers)
-    if save_answers:
-        path = qn.save_answers(answers, save_answers)
-        err(f"answers saved to {path}")
+    # everything that can be wrong without the answers is checked before the first question
+    if out:
+        _check_out(out)
     results = None
     if run_id:
         from ftdecide.compare._runstore import RunStore
@@ -84,6 +78,15 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
                              hint=f"finish it with: ftdecide compare --resume {run_id}")
         results = record.results
     catalog = open_catalog(price_files)
+    if answers_path:
+        answers = qn.read_answers(answers_path, partial=ask_missing)
+    else:
+        answers = qn.Answers()
+    if not answers_path or ask_missing:
+        answers = _ask(qn, answers, save_answers, validators={"costs.model": _model_check(catalog)})
+    if save_answers:
+        path = qn.save_answers(answers, save_answers)
+        err(f"answers saved to {path}")
     result = run_assessment(answers, catalog=catalog, run_results=results, run_id=run_id,
                             train_path=train_path, today=today.date() if today else None,
                             answers_path=answers_path or save_answers)
@@ -102,10 +105,39 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
         click.echo(f"\nassessment: {report}")
 
 
-def _ask(qn: Any, preset: Any, save_to: str | None) -> Any:
+def _check_out(out: str) -> None:
+    """``--out`` is a ``.html`` file or a folder; either must be writable before any question."""
+    from pathlib import Path
+
+    from ftdecide.paths import check_output_dir, check_output_file
+
+    if Path(out).suffix.lower() in (".html", ".htm"):
+        check_output_file(out, what="--out")
+    else:
+        check_output_dir(out, what="--out")
+
+
+def _model_check(catalog: Any) -> Any:
+    """A check of the base-model answer against the installed catalog, run as it is typed."""
+    from ftdecide.errors import FtdecideError
+
+    def check(value: Any, values: Any) -> None:
+        spec = str(value).strip()
+        provider = values.get("costs.provider")
+        if provider and ("/" not in spec or spec.split("/", 1)[0] not in catalog.providers):
+            spec = f"{provider}/{spec}"
+        try:
+            catalog.resolve(spec)
+        except FtdecideError as exc:
+            raise ValueError(exc.message + (f" ({exc.hint})" if exc.hint else "")) from None
+
+    return check
+
+
+def _ask(qn: Any, preset: Any, save_to: str | None, validators: Any = None) -> Any:
     """Prompt for what ``preset`` lacks; on Ctrl-C save the answers so far and exit 130."""
     try:
-        return qn.ask(preset)
+        return qn.ask(preset, validators=validators)
     except qn.Interrupted as stop:
         path = qn.save_answers(stop.answers, save_to or qn.free_path(PARTIAL_ANSWERS),
                                note=f"partial: stopped at {stop.question.id}")

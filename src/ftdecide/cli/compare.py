@@ -239,8 +239,14 @@ def render_dry_run(plan: dict[str, Any]) -> None:
     click.echo(f"{plan['items']} eval items; {plan['calls']} calls would be made, at most "
                f"{money(plan['predicted_cost_usd'])} (prompt tokens at input prices + max_tokens "
                f"at output prices)")
-    if plan["tune"]:
-        click.echo("a fine-tune would run first (see `ftdecide estimate` for its cost)")
+    tune = plan["tune"]
+    if tune:
+        cost = tune["estimate"].get("training_cost_usd")
+        click.echo(f"a fine-tune of {tune['model']} would run first: "
+                   + ("cost unknown" if cost is None else f"about {money(cost)}")
+                   + " (included above)")
+        for warning in tune.get("warnings") or []:
+            err(f"Warning: {warning}")
     click.echo("dry run: nothing was called")
 
 
@@ -284,7 +290,9 @@ def report(run_id: str, out: str, as_json: bool) -> None:
       ftdecide report cmp-20261128-ab12cd
     """
     from ftdecide.compare._runstore import RunStore
+    from ftdecide.paths import check_output_dir
 
+    check_output_dir(out, what="--out")
     record = RunStore().get_run(run_id)
     if not record.results:
         raise UsageError(f"run {run_id} has no results yet ({record.status})",

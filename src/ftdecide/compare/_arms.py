@@ -182,12 +182,14 @@ def plan_calls(plans: Mapping[str, ArmPlan], config: CompareConfig) -> list[Call
         encoding = info.encoding or tokens.DEFAULT_ENCODING
         prices = costs.base_prices(info)
         for item_id, messages in plan.messages.items():
-            predicted = 0.0
+            predicted = least = 0.0
             if prices.known:
-                predicted = predicted_cost(tokens.count_messages(messages, encoding), config.max_tokens,
-                                           prices.input, prices.output)
+                prompt_tokens = tokens.count_messages(messages, encoding)
+                predicted = predicted_cost(prompt_tokens, config.max_tokens, prices.input,
+                                           prices.output)
+                least = predicted_cost(prompt_tokens, 0, prices.input, prices.output)
             calls.append(Call(arm=arm, item=item_id, provider=plan.provider, model=info.id,
                               messages=messages, params=params,
                               key=call_key(info.provider, info.id, messages, params),
-                              predicted_cost_usd=predicted, info=info))
+                              predicted_cost_usd=predicted, info=info, min_cost_usd=least))
     return calls

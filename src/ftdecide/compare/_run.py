@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ftdecide.compare._arms import Prepared, build_prompts, make_plans, plan_calls
-from ftdecide.compare._config import TUNED_ARMS, CompareConfig
+from ftdecide.compare._arms import make_plans, plan_calls
+from ftdecide.compare._config import CompareConfig
 from ftdecide.compare._economics import cost_of
+from ftdecide.compare._preflight import check_budget, pending, preflight
 from ftdecide.compare._results import _training_block, assemble
 from ftdecide.compare._runner import Runner, RunOutcome
 from ftdecide.compare._runstore import RunStore
@@ -55,14 +56,13 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     the caller through ``store``) before training, and return the training
     summary (``tune.summary``).
     """
-    from ftdecide.compare import _metrics as metrics_mod
-
-    metric = metrics_mod.get_metric(config.metric)
-    if config.price_as:
-        catalog.resolve(config.price_as)  # an unknown model fails before anything runs
-    prep = Prepared(config)
-    if resume:
-        record = store.get_run(resume)
+    record = store.get_run(resume) if resume else None
+    pf = preflight(config, catalog=catalog, state=record.state if record else None)
+    to_send = pending(pf.calls, store if use_cache else None,
+                      store.calls(resume) if resume else {})
+    check_budget(pf, config, to_send)
+    metric, prep = pf.metric, pf.prep
+    if record is not None:
         run_id = record.id
         state = dict(record.state)
         created = record.created_at
@@ -88,8 +88,7 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
             store.update_run(run_id, state=state)
         if training is not None and config.tune is not None:
             tuned_model = training.get("model")
-        prompts = build_prompts(prep, config.arms)
-        plans = make_plans(catalog, config, prompts, tuned_model)
+        plans = make_plans(catalog, config, pf.prompts, tuned_model)
         calls = plan_calls(plans, config)
         budget = config.max_cost_usd
         if budget is not None and training is not None and config.tune is not None:
@@ -120,18 +119,16 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
 
 def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None = None,
             resume: str | None = None) -> dict[str, Any]:
-    """The calls a run would make and their predicted cost; calls nothing, trains nothing."""
-    prep = Prepared(config)
-    prompts = build_prompts(prep, config.arms)
-    tuned = config.tuned
-    plans_arms = config.arms
-    if config.tune is not None and not tuned:
-        # the tuned model does not exist yet: plan the base-model arms, count the tuned ones
-        plans_arms = tuple(a for a in config.arms if a not in TUNED_ARMS)
-    cfg = CompareConfig(**{**config.__dict__, "arms": plans_arms}) if plans_arms != config.arms else config
-    plans = make_plans(catalog, cfg, prompts, tuned)
-    calls = plan_calls(plans, config)
+    """The calls a run would make and their predicted cost; calls nothing, trains nothing.
+
+    It runs the real run's :func:`preflight` and budget check, so it fails
+    exactly when the real run would fail before its first call.
+    """
+    record = store.get_run(resume) if (store is not None and resume) else None
+    pf = preflight(config, catalog=catalog, state=record.state if record else None)
+    prep, calls = pf.prep, pf.calls
     recorded = store.calls(resume) if (store is not None and resume) else {}
+    check_budget(pf, config, pending(calls, store, recorded))
     by_arm: dict[str, dict[str, Any]] = {}
     for c in calls:
         a = by_arm.setdefault(c.arm, {"model": c.info.key, "calls": 0, "cached": 0, "recorded": 0,
@@ -147,9 +144,14 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
         if arm not in by_arm:
             by_arm[arm] = {"model": "(tuned inside the run)", "calls": len(prep.items), "cached": 0,
                            "recorded": 0, "predicted_cost_usd": None}
-    total = sum(a["predicted_cost_usd"] or 0.0 for a in by_arm.values())
+    total = sum(a["predicted_cost_usd"] or 0.0 for a in by_arm.values()) + pf.tune_cost_usd
+    tune = None
+    if pf.tune_plan is not None:
+        tune = {"model": pf.tune_plan.info.key, "estimate": pf.tune_plan.estimate,
+                "options": pf.tune_plan.options, "hyperparameters": pf.tune_plan.hyperparameters,
+                "warnings": pf.tune_plan.warnings}
     return {"arms": {a: by_arm[a] for a in config.arms}, "items": len(prep.items),
-            "predicted_cost_usd": total, "tune": config.tune is not None and not tuned,
+            "predicted_cost_usd": total, "tune": tune,
             "calls": sum(a["calls"] for a in by_arm.values())}
 
 

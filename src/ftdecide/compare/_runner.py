@@ -49,6 +49,8 @@ class Call:
     key: str
     predicted_cost_usd: float = 0.0
     info: Any = None
+    min_cost_usd: float = 0.0
+    """What the call costs at the least: its prompt tokens alone (the preflight's budget check)."""
 
     @property
     def provider_name(self) -> str:

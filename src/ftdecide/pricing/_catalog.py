@@ -232,6 +232,13 @@ class Catalog:
             raise UsageError("empty model name", hint="pass --model provider/model")
         if "/" in spec:
             pname, _, model = spec.partition("/")
+            if not model.strip():
+                today = _dt.date.today()
+                models = [m.id for m in self.models(pname) if m.shutdown is None
+                          or m.shutdown > today] if pname in self.providers else []
+                raise UsageError(f"model {spec!r} names no model after '{pname}/'",
+                                 hint=f"e.g. --model {pname}/{models[0]}" if models
+                                 else "pass --model provider/model (`ftdecide prices` lists them)")
             if pname in self.providers:
                 info = self._models.get(spec)
                 if info is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ftdecide.errors import ProviderError, UsageError
+from ftdecide.options import Option
 from ftdecide.pricing._catalog import Catalog
 from ftdecide.tune import _jobs as tuning
 from ftdecide.tune._store import Store, new_job_id
@@ -31,11 +32,24 @@ def split_tune_config(tune: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     keys written directly under ``tune:`` (``tune: {lr: 0.001}``, as earlier
     releases did) are provider options too. The provider's schema checks them.
     """
-    hyper = {k: tune[k] for k in GENERIC_KEYS if tune.get(k) is not None}
+    hyper = {k: _generic(k, tune[k]) for k in GENERIC_KEYS if tune.get(k) is not None}
     options = {k: v for k, v in tune.items()
                if k not in GENERIC_KEYS and k not in RUN_KEYS and v is not None}
     options.update(dict(tune.get("options") or {}))
     return hyper, options
+
+
+_GENERIC = {"epochs": Option("epochs", int, "epochs", minimum=1),
+            "batch_size": Option("batch_size", int, "batch size", minimum=1),
+            "seed": Option("seed", int, "random seed")}
+
+
+def _generic(key: str, value: Any) -> Any:
+    try:
+        return _GENERIC[key].parse(value)
+    except ValueError as exc:
+        raise UsageError(f"tune.{key} = {value!r}: {exc}",
+                         hint=f"e.g. tune: {{{key}: 3}}") from None
 
 
 @dataclass

@@ -1,0 +1,117 @@
+"""One preflight for the dry run and the real run: everything that can fail without a model call.
+
+``compare --dry-run`` must fail exactly when the real run would, and the real
+run must fail before its first paid call rather than after. Both call
+:func:`preflight`, which checks the metric, ``price_as``, the output folder,
+the data, the fine-tune the run would start (model tunable, provider options,
+training data, its budget), every arm's model and prompts, and whether the
+budget can hold the calls still to make; :func:`check_budget` is the one
+budget rule both use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from ftdecide.compare._arms import ArmPlan, Prepared, build_prompts, make_plans, plan_calls
+from ftdecide.compare._config import TUNED_ARMS, CompareConfig
+from ftdecide.compare._runner import Call
+from ftdecide.errors import UsageError
+from ftdecide.paths import check_output_dir
+from ftdecide.pricing._catalog import Catalog
+
+
+@dataclass
+class Preflight:
+    """What a run will do, known before anything is called."""
+
+    metric: Any
+    prep: Prepared
+    prompts: dict[str, Any]
+    plans: dict[str, ArmPlan]
+    """The arms that can be planned now (fine-tuned arms wait for a model tuned in the run)."""
+    calls: list[Call]
+    tune_plan: Any = None
+    """The new fine-tune the run would start (None: none, or one already recorded in the run)."""
+    tuned_model: str | None = None
+
+    @property
+    def tune_cost_usd(self) -> float:
+        if self.tune_plan is None:
+            return 0.0
+        return float(self.tune_plan.estimate.get("training_cost_usd") or 0.0)
+
+
+def preflight(config: CompareConfig, *, catalog: Catalog,
+              state: Mapping[str, Any] | None = None) -> Preflight:
+    """Check everything that can fail without calling a model; raises UsageError/DataError (exit 2).
+
+    ``state`` is a resumed run's state: a fine-tune it already started is
+    followed or resumed, not planned again.
+    """
+    from ftdecide.compare import _metrics as metrics_mod
+
+    metric = metrics_mod.get_metric(config.metric)
+    if config.price_as:
+        catalog.resolve(config.price_as)
+    check_output_dir(config.out, what="out")
+    prep = Prepared(config)
+    state = state or {}
+    training = state.get("training") or {}
+    tuned_model = config.tuned
+    if config.tune is not None and training.get("status") == "succeeded":
+        tuned_model = training.get("model")
+    tune_plan = None
+    if config.tune is not None and not tuned_model and not state.get("job_id"):
+        tune_plan = _plan_tune(config, catalog)
+    prompts = build_prompts(prep, config.arms)
+    arms = config.arms if tuned_model or config.tune is None else tuple(
+        a for a in config.arms if a not in TUNED_ARMS)
+    plans = make_plans(catalog, replace(config, arms=arms), prompts, tuned_model)
+    calls = plan_calls(plans, config)
+    return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,
+                     tune_plan=tune_plan, tuned_model=tuned_model)
+
+
+def _plan_tune(config: CompareConfig, catalog: Catalog) -> Any:
+    """The fine-tune ``tune:`` asks for, planned as ``ftdecide tune`` would (no side effects)."""
+    from ftdecide.tune import _jobs as tuning
+    from ftdecide.tune._trainer import split_tune_config
+
+    tune = dict(config.tune or {})
+    hyper, options = split_tune_config(tune)
+    p = tuning.plan(catalog, tune.get("model") or config.model, config.train,
+                    validation_path=tune.get("validation"), hyperparameters=hyper,
+                    options=options)
+    tuning.check_budget(p, config.max_cost_usd)
+    return p
+
+
+def pending(calls: list[Call], store: Any, recorded: Mapping[Any, Any]) -> list[Call]:
+    """The calls that would be sent: not recorded in the run, not answered by the cache."""
+    return [c for c in calls if (c.arm, c.item) not in recorded
+            and (store is None or store.cached(c.key) is None)]
+
+
+def check_budget(pf: Preflight, config: CompareConfig, to_send: list[Call]) -> None:
+    """Refuse a budget the run cannot fit in, before anything is spent.
+
+    The least a run can cost is the new fine-tune's estimate plus the prompt
+    tokens alone of every call still to send (answers cost more, so this is
+    a floor). When that floor is above ``max_cost_usd`` the real run would
+    stop part-way with the money spent and no answer to the question; it is
+    refused here instead. A budget between the floor and the upper bound
+    (prompt + max_tokens) is allowed: the runner stops before a call that
+    would cross it, and ``--resume`` continues.
+    """
+    if config.max_cost_usd is None:
+        return
+    floor = pf.tune_cost_usd + sum(c.min_cost_usd for c in to_send)
+    if floor > config.max_cost_usd:
+        parts = (f"the fine-tune's estimate plus the prompt tokens of {len(to_send):,} calls"
+                 if pf.tune_plan is not None else f"the prompt tokens of {len(to_send):,} calls")
+        raise UsageError(
+            f"the run costs at least ${floor:,.4f} ({parts}) and --max-cost / max_cost_usd is "
+            f"${config.max_cost_usd:,.4f}; nothing was called",
+            hint="raise max_cost_usd, or lower eval_limit, the arms or shots")
