@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from ftdecide_hf_trl import hardware
 
 from ftdecide import UsageError, paths
-from ftdecide_hf_trl import hardware
 
 SMOL = 134_515_008
 STATS = {"records": 400, "invalid_records": 0, "tokens_total": 60_000,
