@@ -63,12 +63,14 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
 
-    from ftdecide_hf_trl import generation, models
+    from ftdecide_hf_trl import generation
+    from ftdecide_hf_trl.loading import loaded
+    from ftdecide_hf_trl.resolve import resolve
 
     convs = tickets(args.n)
-    resolved = models.resolve(args.model)
+    resolved = resolve(args.model)
     started = time.perf_counter()
-    entry = models.loaded(resolved)
+    entry = loaded(resolved)
     import torch
 
     print(f"model: hf/{args.model} from {entry.folder} on {entry.device} "

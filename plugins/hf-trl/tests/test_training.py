@@ -10,16 +10,15 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 import tiny
+
 from ftdecide import JobState, TuneRequest, UsageError
-from ftdecide_hf_trl import training
+from ftdecide_hf_trl import devices, hyperparameters, rundir, stopping, training, worker
 
 PLUGIN_SRC = Path(training.__file__).resolve().parents[1]
 TINY_HP = {"learning_rate": 5e-3, "batch_size": 16}
@@ -44,7 +43,7 @@ def _child_env() -> dict:
 
 @dataclass(frozen=True)
 class Base:
-    """Stand-in with the shape of ``models.ResolvedModel``."""
+    """Stand-in with the shape of ``resolve.ResolvedModel``."""
 
     spec: str
     kind: str
@@ -105,27 +104,27 @@ def test_to_prompt_completion_splits_at_last_assistant():
             {"role": "assistant", "content": "hello"},
             {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
             {"role": "assistant", "content": "done", "name": "bot"}]
-    rec = training.to_prompt_completion(msgs)
+    rec = worker.to_prompt_completion(msgs)
     assert rec["completion"] == [{"role": "assistant", "content": "done"}]
     assert rec["prompt"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
                              {"role": "assistant", "content": "hello"}, {"role": "user", "content": "ab"}]
     with pytest.raises(UsageError):
-        training.to_prompt_completion([{"role": "user", "content": "x"}])
+        worker.to_prompt_completion([{"role": "user", "content": "x"}])
 
 
 def test_hyperparameter_defaults_and_checks():
-    cpu = training.resolve_hyperparameters({}, device="cpu")
+    cpu = hyperparameters.resolve_hyperparameters({}, device="cpu")
     assert cpu["epochs"] == 1 and cpu["batch_size"] == 8 and cpu["learning_rate"] == 2e-4
     assert cpu["lora_r"] == 16 and cpu["lora_alpha"] == 32 and cpu["lora_dropout"] == 0.0
     assert cpu["target_modules"] == "all-linear" and cpu["seed"] == 0 and cpu["max_length"] is None
     assert cpu["activation_checkpointing"] is False
-    assert training.resolve_hyperparameters({}, device="cuda")["epochs"] == 3
-    hp = training.resolve_hyperparameters({"n_epochs": 2, "lora_r": 8, "lr": 1e-3}, device="cpu")
+    assert hyperparameters.resolve_hyperparameters({}, device="cuda")["epochs"] == 3
+    hp = hyperparameters.resolve_hyperparameters({"n_epochs": 2, "lora_r": 8, "lr": 1e-3}, device="cpu")
     assert (hp["epochs"], hp["lora_r"], hp["lora_alpha"], hp["learning_rate"]) == (2, 8, 16, 1e-3)
     for bad in ({"epochs": 0}, {"batch_size": 2.5}, {"learning_rate": "fast"}, {"bogus": 1},
                 {"lora_dropout": 1.0}, {"max_length": 4}, {"seed": True}):
         with pytest.raises(UsageError):
-            training.resolve_hyperparameters(bad, device="cpu")
+            hyperparameters.resolve_hyperparameters(bad, device="cpu")
 
 
 def test_last_checkpoint_ignores_incomplete(tmp_path):
@@ -134,14 +133,14 @@ def test_last_checkpoint_ignores_incomplete(tmp_path):
         (ck / f"checkpoint-{n}").mkdir(parents=True)
         if complete:
             (ck / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
-    assert training.last_checkpoint(tmp_path) == ck / "checkpoint-10"
-    assert training.last_checkpoint(tmp_path / "nothing") is None
+    assert rundir.last_checkpoint(tmp_path) == ck / "checkpoint-10"
+    assert rundir.last_checkpoint(tmp_path / "nothing") is None
 
 
 # -- loss masking ------------------------------------------------------------------------
 
 def test_labels_mask_everything_but_the_completion(tiny_model_dir, tiny_train_file, tmp_path):
-    trainer = training.build_trainer(_request(tmp_path / "run", tiny_train_file), _base(tiny_model_dir))
+    trainer = worker.build_trainer(_request(tmp_path / "run", tiny_train_file), _base(tiny_model_dir))
     tok = trainer.processing_class
     first = tiny.examples()[0]["messages"]
     for row in trainer.train_dataset.select(range(5)):
@@ -351,12 +350,12 @@ def test_stop_file_interrupts(tiny_model_dir, tiny_train_file, tmp_path):
 
     def progress(state: JobState) -> None:
         if state.step == 5:
-            training.request_stop(run)   # seen at the end of the next step
+            stopping.request_stop(run)   # seen at the end of the next step
 
     state = training.train(_request(run, tiny_train_file, max_steps=50), base=_base(tiny_model_dir),
                            progress=progress)
     assert state.status == "interrupted" and state.step == 6 and state.metrics["reason"] == "stop file"
-    assert training.last_checkpoint(run).name == "checkpoint-6"
+    assert rundir.last_checkpoint(run).name == "checkpoint-6"
 
 
 # -- two processes -----------------------------------------------------------------------
@@ -425,6 +424,57 @@ def _processes_mentioning(text: str) -> list[int]:
     return pids
 
 
+_AGREE_SCRIPT = """
+import json, sys
+from pathlib import Path
+from types import SimpleNamespace
+import torch
+import torch.distributed as dist
+from ftdecide_hf_trl.callbacks import _StopCallback
+from ftdecide_hf_trl.stopping import _StopFlag
+
+rank, init, run = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+flag = _StopFlag(run, None)
+if rank == 1:   # this rank saw the launcher gone a moment before rank 0 would have
+    flag.requested, flag.reason = True, "launcher gone"
+callback = _StopCallback(flag)
+control = SimpleNamespace(should_save=False, should_training_stop=False)
+callback.on_step_end(SimpleNamespace(world_size=2, device=torch.device("cpu")),
+                     SimpleNamespace(global_step=5, max_steps=400), control)
+print(json.dumps({"reason": flag.reason, "stop": control.should_training_stop}), flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_ranks_that_stop_together_record_the_same_root_cause(tmp_path):
+    """The stop flag is all-reduced with the reason: when one rank sees the launcher gone and
+    the other nothing yet at that step, both stop and both record "launcher gone" (rank 0's
+    reason is the one in result.json), not "another rank"."""
+    init = f"file://{tmp_path / 'rendezvous'}"
+    procs = [subprocess.Popen([sys.executable, "-c", _AGREE_SCRIPT, str(rank), init, str(tmp_path)],
+                              env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in (0, 1)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert results == [{"reason": "launcher gone", "stop": True}] * 2
+
+
+def test_stop_reasons_rank_the_root_cause_highest():
+    codes = {reason: stopping._reason_code(reason) for reason in stopping.STOP_REASONS}
+    assert codes["launcher gone"] == max(codes.values())
+    assert codes["another rank"] == stopping._reason_code("something else") == 1
+    assert stopping._reason_code(None) == 1
+    flag = stopping._StopFlag(Path("."), None)
+    flag.reason = "SIGTERM"
+    flag.agree(stopping._reason_code("launcher gone"))
+    assert flag.requested and flag.reason == "launcher gone"
+    flag.agree(1)   # an unlisted reason elsewhere: this rank keeps its own
+    assert flag.reason == "launcher gone"
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the ranks")
 def test_ranks_checkpoint_and_stop_when_the_launcher_is_killed(tiny_model_dir, tiny_train_file, tmp_path):
     """SIGKILL of the ftdecide process that launched torchrun: the ranks (in their own
@@ -459,13 +509,13 @@ def test_ranks_checkpoint_and_stop_when_the_launcher_is_killed(tiny_model_dir, t
     assert result["status"] == "interrupted" and result["metrics"]["reason"] == "launcher gone"
     step = result["step"]
     assert 3 <= step < 400
-    assert training.last_checkpoint(run).name == f"checkpoint-{step}"
+    assert rundir.last_checkpoint(run).name == f"checkpoint-{step}"
 
     resumed: list[JobState] = []
 
     def progress(state: JobState) -> None:
         resumed.append(state)
-        training.request_stop(run)  # one step is enough to see where it went on from
+        stopping.request_stop(run)  # one step is enough to see where it went on from
 
     req = _request(run, tiny_train_file, job_id="orphan", max_steps=400, save_steps=1000, processes=1)
     state = training.train(req, base=_base(tiny_model_dir), progress=progress, resume=True)
@@ -493,15 +543,15 @@ def test_bad_options_raise_usage_error(tiny_model_dir, tiny_train_file, tmp_path
 
 
 def test_auto_processes(tiny_model_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "_cores", lambda: 2)
-    assert training.auto_processes(tiny_model_dir, device="cpu") == 1           # tiny: 1 is faster
-    assert training.auto_processes(tiny_model_dir, parameters=134_515_008, device="cpu") == 2
-    assert training.auto_processes(tiny_model_dir, parameters=134_515_008, device="cuda") == 1
-    assert training.auto_processes(tiny_model_dir, parameters=134_515_008, device="cpu", batch_size=5) == 1
+    monkeypatch.setattr(devices, "_cores", lambda: 2)
+    assert devices.auto_processes(tiny_model_dir, device="cpu") == 1           # tiny: 1 is faster
+    assert devices.auto_processes(tiny_model_dir, parameters=134_515_008, device="cpu") == 2
+    assert devices.auto_processes(tiny_model_dir, parameters=134_515_008, device="cuda") == 1
+    assert devices.auto_processes(tiny_model_dir, parameters=134_515_008, device="cpu", batch_size=5) == 1
     big = tmp_path / "big"
     big.mkdir()
     with (big / "model.safetensors").open("wb") as f:
         f.truncate(600 * 2**20)                                               # sparse: no disk used
-    assert training.auto_processes(big, device="cpu") == 2
-    monkeypatch.setattr(training, "_cores", lambda: 1)
-    assert training.auto_processes(big, device="cpu") == 1
+    assert devices.auto_processes(big, device="cpu") == 2
+    monkeypatch.setattr(devices, "_cores", lambda: 1)
+    assert devices.auto_processes(big, device="cpu") == 1

@@ -57,30 +57,31 @@ from typing import Any, Mapping, Sequence
 
 import ftdecide
 
-from . import models
+from .loading import LoadedModel, is_loaded, loaded
+from .resolve import ResolvedModel, resolve
 
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_BATCH_SIZE = 16
 ALLOWED_PARAMS = ("max_tokens", "temperature", "top_p", "seed", "batch_size")
 
 
-def complete(model: models.ResolvedModel | str, messages: Sequence[ftdecide.Message],
+def complete(model: ResolvedModel | str, messages: Sequence[ftdecide.Message],
              **params: Any) -> ftdecide.Completion:
     """One chat completion (a batch of one: no padding)."""
     params.pop("batch_size", None)
     return complete_batch(model, [messages], **params)[0]
 
 
-def complete_batch(model: models.ResolvedModel | str,
+def complete_batch(model: ResolvedModel | str,
                    batch: Sequence[Sequence[ftdecide.Message]],
                    **params: Any) -> list[ftdecide.Completion]:
     """Completions of many conversations, in the order of ``batch``."""
     opts = _options(params)
     if not batch:
         return []
-    resolved = models.resolve(model) if isinstance(model, str) else model
-    fresh = not models.is_loaded(resolved)
-    entry = models.loaded(resolved)
+    resolved = resolve(model) if isinstance(model, str) else model
+    fresh = not is_loaded(resolved)
+    entry = loaded(resolved)
     tok = entry.tokenizer
     if not getattr(tok, "chat_template", None):
         raise ftdecide.UsageError(
@@ -183,7 +184,7 @@ def _tokenize(tok: Any, messages: Sequence[ftdecide.Message], index: int) -> tup
     return ids, min(k, max(len(ids) - 1, 0))
 
 
-def _eos_ids(entry: models.LoadedModel) -> set[int]:
+def _eos_ids(entry: LoadedModel) -> set[int]:
     ids: set[int] = set()
     cfg = getattr(entry.model, "generation_config", None)
     eos = getattr(cfg, "eos_token_id", None)
@@ -196,7 +197,7 @@ def _eos_ids(entry: models.LoadedModel) -> set[int]:
     return ids
 
 
-def _context_window(entry: models.LoadedModel) -> int | None:
+def _context_window(entry: LoadedModel) -> int | None:
     config = getattr(entry.model, "config", None)
     value = getattr(config, "max_position_embeddings", None)
     return value if isinstance(value, int) and value > 0 else None
@@ -227,7 +228,7 @@ def _base_model(model: Any) -> Any:
     return get() if callable(get) else model
 
 
-def _prefill_support(entry: models.LoadedModel) -> dict[str, str] | None:
+def _prefill_support(entry: LoadedModel) -> dict[str, str] | None:
     """The keyword names for a model's cache and logits_to_keep, or None when the model's
     cache is not the plain per-layer kind that can be prefilled row by row and stacked."""
     import inspect
@@ -251,7 +252,7 @@ def _prefill_support(entry: models.LoadedModel) -> dict[str, str] | None:
             "logits": "logits_to_keep" if "logits_to_keep" in params else ""}
 
 
-def _forward_kv(entry: models.LoadedModel, ids: list[int], past: list[tuple[Any, Any]] | None,
+def _forward_kv(entry: LoadedModel, ids: list[int], past: list[tuple[Any, Any]] | None,
                 support: Mapping[str, str]) -> list[tuple[Any, Any]] | None:
     """Run ``ids`` (one conversation) on top of ``past``; the per-layer (keys, values)."""
     import torch
@@ -270,7 +271,7 @@ def _forward_kv(entry: models.LoadedModel, ids: list[int], past: list[tuple[Any,
     return [(layer.keys, layer.values) for layer in layers]
 
 
-def _prefill(entry: models.LoadedModel, rows: list[tuple[list[int], int]],
+def _prefill(entry: LoadedModel, rows: list[tuple[list[int], int]],
              prefixes: _PrefixCache, support: Mapping[str, str]) -> Any | None:
     """A cache holding every prompt but its last token, left-padded to the longest.
 
@@ -319,8 +320,8 @@ def _prefill(entry: models.LoadedModel, rows: list[tuple[list[int], int]],
     return DynamicCache(ddp_cache_data=layers)
 
 
-def _generate(entry: models.LoadedModel, rows: list[tuple[list[int], int]],
-              opts: Mapping[str, Any], resolved: models.ResolvedModel,
+def _generate(entry: LoadedModel, rows: list[tuple[list[int], int]],
+              opts: Mapping[str, Any], resolved: ResolvedModel,
               prefixes: _PrefixCache) -> list[ftdecide.Completion]:
     import torch
 

@@ -23,6 +23,8 @@ from typing import Any, Mapping
 from ftdecide import paths
 from ftdecide.errors import UsageError
 
+from .hyperparameters import default_hyperparameters
+
 TABLE_FILE = Path(__file__).with_name("hardware.yaml")
 USER_FILE_NAME = "hardware.yaml"
 CPU_LOCAL = "cpu_local"
@@ -98,8 +100,6 @@ def estimate_training(*, parameters: int, stats: Mapping[str, Any],
     ``hours = training_tokens / tokens_per_s / 3600``, ``cost_usd = hours × usd_per_hour``
     (one GPU); the local CPU costs 0.
     """
-    from .training import default_hyperparameters
-
     if isinstance(parameters, bool) or not isinstance(parameters, int) or parameters <= 0:
         raise UsageError(f"parameters must be a positive whole number, got {parameters!r}")
     table = load_table()

