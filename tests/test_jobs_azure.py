@@ -273,3 +273,18 @@ def test_no_key_or_arm_token_in_store_outputs_or_files(env, small_train):
             data = path.read_bytes()
             assert KEY.encode() not in data and ARM_TOKEN.encode() not in data, path
     assert KEY not in repr(env.requests) and ARM_TOKEN not in repr(env.requests)
+
+
+def test_tier_and_suffix_options_behave_as_the_old_flags(env, small_train, capsys):
+    """`-o tier developer -o suffix triage` sends what `--tier developer --suffix triage` sent."""
+    server = env
+    result, err = tune(capsys, small_train, "-o", "tier", "developer", "-o", "suffix", "triage")
+    assert "deprecated" not in err
+    body = server.calls("POST", JOBS)[-1].json
+    assert body["trainingType"] == "developerTier" and body["suffix"] == "triage"
+    assert result["estimate"]["price"]["tier"] == "developer"
+    assert result["options"] == {"tier": "developer", "suffix": "triage"}
+    code, _, err = run(capsys, "tune", small_train, "--model", MODEL, "-o", "tier", "premium",
+                       "--yes")
+    assert code == 2 and "tier = 'premium': expected one of global, regional, developer" in err
+    assert len(server.calls("POST", JOBS)) == 1

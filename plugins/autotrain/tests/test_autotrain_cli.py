@@ -209,3 +209,32 @@ def test_status_names_the_executable(autotrain_loaded, fake_autotrain, capsys):
     assert code == 0
     data = json.loads(out)
     assert data["binary"] == str(fake_autotrain.script) and data["from"] == "FTDECIDE_AUTOTRAIN_BIN"
+
+
+def test_options_behave_as_the_old_flags(tmp_path, model_dir):
+    """`-o backend local -o dry_run true -o lora_r 8` writes the same AutoTrain config as the
+    deprecated `--backend local --dry-run --lora-r 8`, which still work with a notice."""
+    env = {**os.environ, "HOME": str(tmp_path / "home"),
+           "FTDECIDE_DATA_DIR": str(tmp_path / "data"),
+           "FTDECIDE_CONFIG_DIR": str(tmp_path / "config"),
+           "FTDECIDE_CACHE_DIR": str(tmp_path / "cache"),
+           "FTDECIDE_LOAD_PLUGINS": "autotrain"}
+    env.pop("FTDECIDE_AUTOTRAIN_BIN", None)
+
+    def dry_run(*flags):
+        proc = subprocess.run([str(FTDECIDE), "tune", str(TRAIN), "--model", f"autotrain/{model_dir}",
+                               *flags, "--json"], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        config = dict(out["autotrain_config"])
+        config.pop("project_name"), config["data"].pop("path")  # per-run folders
+        return config, proc.stderr
+
+    new, new_err = dry_run("-o", "backend", "local", "-o", "dry_run", "true", "-o", "lora_r", "8")
+    old, old_err = dry_run("--backend", "local", "--dry-run", "--lora-r", "8")
+    assert new == old, (new, old)
+    assert new["backend"] == "local" and new["params"]["lora_r"] == 8
+    assert "deprecated" not in new_err
+    assert "--backend is deprecated" in old_err and "use -o backend local" in old_err
+    assert "--dry-run is deprecated" in old_err and "use -o dry_run true" in old_err
