@@ -115,8 +115,10 @@ def test_tune_json_one_upload_one_job_polls_to_succeeded(env, capsys):
     assert all(set(r) >= {"step", "train_loss", "train_accuracy"} for r in curve)
     assert result["metrics"]["loss_curve_source"].startswith("result file")
     assert result["metrics"]["final_train_loss"] == curve[-1]["train_loss"]
-    assert len(posts(server, "/v1/files")) == 1 and len(posts(server, JOBS)) == 1
+    # the training set and the validation slice held out of it: two uploads, one job
+    assert len(posts(server, "/v1/files")) == 2 and len(posts(server, JOBS)) == 1
     body = posts(server, JOBS)[0].json
+    assert body["validation_file"] and body["validation_file"] != body["training_file"]
     assert body["method"]["type"] == "supervised" and "hyperparameters" not in body
     assert body["metadata"] == {"ftdecide_job_id": result["job_id"]}
     assert "ftdecide jobs wait " + result["job_id"] in err

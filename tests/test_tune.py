@@ -83,7 +83,9 @@ def trainer():
 
 def test_plan_validates_and_estimates_without_side_effects(trainer, tmp_path):
     p = tuning.plan(load_catalog(), "fake/fake-tunable", str(TRAIN))
-    assert p.estimate["examples"] == 400 and p.estimate["training_cost_usd"] > 0
+    # 40 of the 400 examples are held out as the validation slice: the estimate is what trains
+    assert p.estimate["examples"] == 360 and p.estimate["training_cost_usd"] > 0
+    assert p.estimate["holdout"]["valid_examples"] == 40 and p.holdout is not None
     assert not (tmp_path / "user-data").exists()
 
 
@@ -104,7 +106,11 @@ def test_start_records_job_and_result(trainer):
     assert record.status == "succeeded" and record.fine_tuned_model == record.id
     assert len(seen) == 10
     run_dir = Path(record.run_dir)
-    assert (run_dir / "train.jsonl").read_text() == TRAIN.read_text()
+    trained = (run_dir / "train.jsonl").read_text().splitlines()
+    held = (run_dir / "validation.jsonl").read_text().splitlines()
+    assert len(trained) == 360 and len(held) == 40
+    originals = [json.dumps(json.loads(line)) for line in TRAIN.read_text().splitlines()]
+    assert sorted(json.dumps(json.loads(x)) for x in trained + held) == sorted(originals)
     data = tuning.summary(store.get_job(record.id))
     assert data["model"] == f"fake/{record.id}" and data["wall_s"] == 1.5
     assert [r["step"] for r in data["loss_curve"]] == list(range(1, 11))
@@ -140,7 +146,7 @@ def test_cli_tune_yes_json_and_jobs_commands(trainer):
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["status"] == "succeeded" and out["model"] == f"fake/{out['job_id']}"
-    assert out["estimate"]["examples"] == 400 and out["loss_curve"]
+    assert out["estimate"]["examples"] == 360 and out["loss_curve"]
     listed = json.loads(runner.invoke(cli, ["jobs", "list", "--json"]).stdout)
     assert [j["job_id"] for j in listed] == [out["job_id"]]
     shown = runner.invoke(cli, ["jobs", "show", out["job_id"]])

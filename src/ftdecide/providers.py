@@ -296,6 +296,10 @@ class Provider:
         return [self.complete(messages, model=model, **params) for messages in batch]
 
     # -- optional fine-tuning capability ------------------------------------
+    uses_validation: ClassVar[bool] = True
+    """Whether the provider trains with a validation file. When it does and the user gives
+    none, the core holds out a seeded slice of the training set, so every tune reports a
+    validation loss (see ``learned`` in the job summary). AutoTrain ignores one: False."""
     runs_locally: ClassVar[bool] = False
     """True when ``start`` trains in this process and returns when done
     (hf); False when it submits a job to a service and returns (openai)."""

@@ -169,6 +169,9 @@ def render_job(data: dict[str, Any]) -> None:
     valid = [r["valid_loss"] for r in curve if r.get("valid_loss") is not None]
     if valid:
         click.echo(f"  valid loss:  {valid[0]:.3f} → {valid[-1]:.3f}")
+    learned = data.get("learned") or {}
+    if data["status"] == "succeeded" and learned.get("verdict") not in (None, "unknown"):
+        click.echo(f"  learned:     {learned['verdict']} ({learned['reason']})")
     if data["wall_s"] is not None:
         click.echo(f"  wall time:   {data['wall_s']:.0f} s, {number(data['tokens_per_s'])} "
                    "tokens/s")

@@ -31,6 +31,7 @@ from ftdecide.compare._scoring import score_run
 from ftdecide.compare._verdict import verdict
 from ftdecide.pricing._catalog import Catalog
 from ftdecide.providers import ModelInfo
+from ftdecide.tune._learned import learned, tune_longer_hint
 
 SCHEMA = 1
 
@@ -199,4 +200,6 @@ def _training_block(summary: Mapping[str, Any]) -> dict[str, Any]:
             "estimated_cost_usd": summary.get("estimated_cost_usd"),
             "actual_cost_usd": summary.get("actual_cost_usd"),
             "wall_s": summary.get("wall_s"), "tokens_per_s": summary.get("tokens_per_s"),
-            "loss_curve": curve}
+            "loss_curve": curve,
+            "learned": summary.get("learned") or learned(curve),
+            "tune_longer": tune_longer_hint(summary)}

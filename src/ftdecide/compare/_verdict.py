@@ -19,7 +19,31 @@ def _percent(a: float, b: float) -> float | None:
 
 
 def verdict(results: Mapping[str, Any]) -> str:
-    """One sentence a team can act on: which arm wins, by how much, at what cost."""
+    """One sentence a team can act on: which arm wins, by how much, at what cost, and what
+    the evidence cannot carry (a tune that did not learn)."""
+    sentence = _main_verdict(results)
+    for caveat in caveats(results):
+        sentence += f"; {caveat}"
+    return sentence
+
+
+def caveats(results: Mapping[str, Any]) -> list[str]:
+    """What keeps the sentence from being the whole story, each with what would settle it."""
+    notes = []
+    training = results.get("training") or {}
+    learned = training.get("learned") or {}
+    tuned = [a for n, a in results["arms"].items() if n in ("finetuned", "finetuned-rag")]
+    if tuned and learned.get("verdict") == "underfit":
+        notes.append(f"but the fine-tune underfit ({learned.get('reason')}), so this run cannot say "
+                     f"whether fine-tuning helps: tune longer first "
+                     f"(`{training.get('tune_longer') or 'ftdecide tune ... --epochs N'}`)")
+    elif tuned and learned.get("verdict") == "overfit":
+        notes.append(f"the fine-tune overfit ({learned.get('reason')}): fewer epochs or more "
+                     "examples may do better")
+    return notes
+
+
+def _main_verdict(results: Mapping[str, Any]) -> str:
     arms = results["arms"]
     baseline = results["baseline"]
     base = arms[baseline]

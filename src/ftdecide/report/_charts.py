@@ -536,7 +536,8 @@ def loss_curve(training: Mapping[str, Any]) -> Chart | None:
     x = Scale(xlo, xhi, frame.left, frame.right)
     y = Scale(ylo, yhi, frame.bottom, frame.top)
     model = training.get("model") or training.get("job_id") or "the tuned model"
-    title = f"Training loss of {model}"
+    verdict = (training.get("learned") or {}).get("verdict")
+    title = f"Training loss of {model}" + (f": {verdict}" if verdict and verdict != "unknown" else "")
     last = {label: pts[-1][1] for label, pts, _ in series}
     desc = "; ".join(f"{label}: {len(pts)} points, from {pts[0][1]:.3g} at step {pts[0][0]:g} to "
                      f"{pts[-1][1]:.3g} at step {pts[-1][0]:g}" for label, pts, _ in series)
@@ -556,6 +557,12 @@ def loss_curve(training: Mapping[str, Any]) -> Chart | None:
                "the training set (overfitting); fewer epochs would do.")
     if "validation loss" not in last:
         caption += " No validation loss was reported for this job."
+    learned = training.get("learned") or {}
+    if learned.get("verdict") == "underfit":
+        caption += (f" This tune underfit ({learned.get('reason')}): its arms say little about "
+                    f"what fine-tuning can do; tune longer: {training.get('tune_longer')}.")
+    elif learned.get("verdict") in ("learned", "overfit"):
+        caption += f" Verdict: {learned['verdict']} ({learned.get('reason')})."
     return Chart("chart-loss", title, caption, svg.finish())
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ from ftdecide.providers import (
     Provider,
     TuneRequest,
 )
+from ftdecide.tune._holdout import Holdout, holdout
 from ftdecide.tune._hosting import DEVELOPER_TIER_HOURS, hosting
 from ftdecide.tune._store import FINAL_STATES, JobRecord, Store
 from ftdecide.tune._summary import record_state, summary
@@ -87,6 +89,23 @@ class TunePlan:
     options: dict[str, Any]
     estimate: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    holdout: Holdout | None = None
+    """The slice held out of ``train_path`` as validation (when none was given)."""
+
+    def write_data(self, run_dir: Path) -> tuple[Path, Path | None]:
+        """The training (and validation) set as chat JSONL in ``run_dir``, held-out slice split off."""
+        import ftdecide.data as data
+
+        train = run_dir / "train.jsonl"
+        validation = run_dir / "validation.jsonl"
+        if self.holdout is not None:
+            self.holdout.write(train, validation)
+            return train, validation
+        data.to_chat_jsonl(self.train_path, train)
+        if not self.validation_path:
+            return train, None
+        data.to_chat_jsonl(self.validation_path, validation)
+        return train, validation
 
 
 def plan(catalog: Catalog, model: str, train_path: str, *, validation_path: str | None = None,
@@ -111,16 +130,26 @@ def plan(catalog: Catalog, model: str, train_path: str, *, validation_path: str 
     hyper = {k: v for k, v in {**(hyperparameters or {}), **extra_hyper}.items() if v is not None}
     warnings = list(provider.check_tune_options(info.id, hyperparameters=hyper, options=opts))
     report = est.validated(train_path, info)
+    held = None
     if validation_path:
         est.validated(validation_path, info)
+    elif provider.uses_validation:
+        held = holdout(train_path, seed=int(hyper.get("seed") or 0))
+        if held is not None:  # estimate what is trained: the set without the held-out slice
+            with tempfile.TemporaryDirectory(prefix="ftdecide-holdout-") as tmp:
+                held.write(Path(tmp) / "train.jsonl", Path(tmp) / "valid.jsonl")
+                report = est.validated(str(Path(tmp) / "train.jsonl"), info)
+            warnings.append(held.note())
     estimate: dict[str, Any] = est.training_estimate(report, info, epochs=hyper.get("epochs"),
                                                      tier=opts.get("tier"))
     hardware = est.hardware_estimate(provider, info, report, hyper)
     if hardware is not None:
         estimate["hardware"] = hardware
+    if held is not None:
+        estimate["holdout"] = held.to_dict()
     return TunePlan(info=info, provider=provider, train_path=train_path,
                     validation_path=validation_path, hyperparameters=hyper,
-                    options=opts, estimate=estimate, warnings=warnings)
+                    options=opts, estimate=estimate, warnings=warnings, holdout=held)
 
 
 def check_budget(p: TunePlan, max_cost_usd: float | None) -> None:
@@ -156,7 +185,6 @@ def start(p: TunePlan, store: Store, *, progress: ProgressCallback | None = None
     A remote job is polled until it ends unless ``wait`` is False;
     ``on_submitted`` is called once its provider id is stored.
     """
-    import ftdecide.data as data
     from ftdecide.tune._store import new_job_id
 
     job_id = job_id or new_job_id()
@@ -169,12 +197,7 @@ def start(p: TunePlan, store: Store, *, progress: ProgressCallback | None = None
         options=p.options, estimate=p.estimate,
     )
     try:
-        train = run_dir / "train.jsonl"
-        data.to_chat_jsonl(p.train_path, train)
-        validation = None
-        if p.validation_path:
-            validation = run_dir / "validation.jsonl"
-            data.to_chat_jsonl(p.validation_path, validation)
+        train, validation = p.write_data(run_dir)
     except FtdecideError as exc:
         store.update_job(job_id, status="failed", error=exc.message)
         raise
@@ -200,7 +223,6 @@ def prepare(p: TunePlan) -> dict[str, Any]:
     JSONL, like a job's run folder. Providers opt in by implementing
     ``prepare(request) -> dict`` (autotrain: its config, data and command).
     """
-    import ftdecide.data as data
     from ftdecide.paths import data_dir
     from ftdecide.tune._store import new_job_id
 
@@ -211,12 +233,7 @@ def prepare(p: TunePlan) -> dict[str, Any]:
     job_id = new_job_id()
     run_dir = data_dir() / "dry-runs" / job_id
     run_dir.mkdir(parents=True, exist_ok=False)
-    train = run_dir / "train.jsonl"
-    data.to_chat_jsonl(p.train_path, train)
-    validation = None
-    if p.validation_path:
-        validation = run_dir / "validation.jsonl"
-        data.to_chat_jsonl(p.validation_path, validation)
+    train, validation = p.write_data(run_dir)
     request = TuneRequest(job_id=job_id, model=p.info.id, train_path=str(train),
                           validation_path=str(validation) if validation else None,
                           run_dir=str(run_dir), hyperparameters=p.hyperparameters,

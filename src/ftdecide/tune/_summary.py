@@ -9,6 +9,7 @@ from typing import Any
 from ftdecide.errors import ProviderError
 from ftdecide.providers import JobState
 from ftdecide.tune._hosting import hosting
+from ftdecide.tune._learned import learned
 from ftdecide.tune._store import FINAL_STATES, JOB_STATES, JobRecord, Store
 
 
@@ -112,6 +113,7 @@ def summary(record: JobRecord, deployments: list[dict[str, Any]] | None = None,
         "deployment": f"{record.provider}/{live[-1]['name']}" if live else None,
         "deployments": periods,
         "metrics": metrics,
+        "learned": learned(curve),
         "estimate": estimate,
         "error": record.error,
     }

@@ -72,6 +72,7 @@ class AutoTrainProvider(ftdecide.Provider):
 
     name = "autotrain"
     runs_locally = True
+    uses_validation = False  # AutoTrain 0.8.36 drops a validation file
     options = (
         ftdecide.Option("backend", str, "where AutoTrain trains: local, spaces-<hardware>, "
                         "ep-<instance>", default="local"),
