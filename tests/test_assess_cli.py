@@ -248,11 +248,14 @@ def task(tmp_path):
     return tmp_path
 
 
-def compare_run(task, monkeypatch, shots: int) -> dict:
+def compare_run(task, monkeypatch, shots: int, loss=None) -> dict:
     """gpt-4.1-mini fine-tuned inside a compare run (upload, job, polls) and measured against
-    few-shot on 24 eval items, all through the real openai SDK and the local server."""
+    few-shot on 24 eval items, all through the real openai SDK and the local server
+    (``loss``: the loss the job reports per step, to script a tune that does not learn)."""
     monkeypatch.setenv("FTDECIDE_POLL_INTERVAL", "0.01")
     with OpenAICompatibleServer(responder=_rule, models=(BASE,)) as server:
+        if loss is not None:
+            server.loss = loss
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-assess")
         result = CliRunner().invoke(cli, [
@@ -585,3 +588,17 @@ def test_local_open_weights_cost_nothing_to_pay_back(first_party, tmp_path, caps
     assert code == 0, err
     assert "payback                  nothing to pay back" in out
     assert "premium-exceeds-savings" not in out
+
+
+def test_from_run_with_an_underfit_tune_is_measure_first(task, monkeypatch, first_party, capsys):
+    """The job's loss barely moves: the run's fine-tuned arm says nothing about fine-tuning,
+    whatever it scored, so the decision is to tune longer and measure again."""
+    run = compare_run(task, monkeypatch, shots=8, loss=lambda step: 2.5 + 0.01 * (step % 2))
+    assert run["training"]["learned"]["verdict"] == "underfit"
+    assert "the fine-tune underfit" in run["verdict"] and "tune longer first" in run["verdict"]
+    data = assess_json(capsys, "--answers", str(write(task, FORMAT_TASK)), "--from-run",
+                       run["run_id"])
+    assert data["recommendation"] == "measure-first"
+    decisive = data["reasons"][0]
+    assert decisive["rule"] == "measure-first-tune-underfit"
+    assert "underfit" in decisive["text"] and "ftdecide tune" in decisive["text"]

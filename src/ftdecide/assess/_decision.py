@@ -109,6 +109,9 @@ FACTS: dict[str, str] = {
     "ft_diff_high": "its upper bound",
     "ft_p_value": "the paired test's p-value",
     "eval_n": "eval items measured",
+    "tune_learned": "the run's fine-tune: learned, underfit, overfit or unknown (its loss curve)",
+    "tune_learned_reason": "the losses behind that verdict",
+    "tune_longer": "the command that tunes longer",
     # --train
     "train_checked": "--train was given and validated",
     "train_valid": "it passed validation",

@@ -119,6 +119,10 @@ def run_evidence(results: Mapping[str, Any], run_id: str) -> Evidence:
             measured.update(measured=True, ft_arm=tuned, ft_quality=mean, ft_diff=_num(vs.get("diff")),
                             ft_diff_low=_num(vs.get("ci_low")), ft_diff_high=_num(vs.get("ci_high")),
                             ft_p_value=_num(vs.get("p_value")), eval_n=n)
+    learned = (training or {}).get("learned") or {}
+    if learned.get("verdict"):
+        measured.update(tune_learned=learned["verdict"], tune_learned_reason=learned.get("reason"),
+                        tune_longer=(training or {}).get("tune_longer"))
     ev.measured = measured
     ev.run = {
         "run_id": run_id,

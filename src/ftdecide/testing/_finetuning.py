@@ -173,11 +173,11 @@ def _advance_job(server: OpenAICompatibleServer, job: dict[str, Any]) -> None:
     total = state["total_steps"]
     target = total if polls > v + q + r else math.ceil(total * (polls - v - q) / r)
     for step in range(state["step"] + 1, target + 1):
-        data = {"step": step, "train_loss": _loss(step),
+        data = {"step": step, "train_loss": server.loss(step),
                 "train_mean_token_accuracy": round(min(0.99, 0.5 + step / (2 * total)), 6),
                 "total_steps": total}
         if state["validation"] and step % state["steps_per_epoch"] == 0:
-            data["valid_loss"] = _loss(step) + 0.1
+            data["valid_loss"] = server.loss(step) + 0.1
             data["valid_mean_token_accuracy"] = data["train_mean_token_accuracy"] - 0.05
         _event(server, job, f"Step {step}/{total}: training loss={data['train_loss']:.4f}",
                type="metrics", data=data)
@@ -187,7 +187,7 @@ def _advance_job(server: OpenAICompatibleServer, job: dict[str, Any]) -> None:
                 "created_at": server.now(), "fine_tuning_job_id": job["id"],
                 "fine_tuned_model_checkpoint": f"{_model_name(server, job)}:ckpt-step-{step}",
                 "step_number": step,
-                "metrics": {"step": step, "train_loss": _loss(step),
+                "metrics": {"step": step, "train_loss": server.loss(step),
                             "train_mean_token_accuracy": data["train_mean_token_accuracy"]}})
             state["checkpoints"] = state["checkpoints"][-3:]
     state["step"] = target
@@ -213,12 +213,12 @@ def _finish_job(server: OpenAICompatibleServer, job: dict[str, Any]) -> None:
     for step in range(1, state["total_steps"] + 1):
         accuracy = round(min(0.99, 0.5 + step / (2 * state["total_steps"])), 6)
         valid = state["validation"] and step % state["steps_per_epoch"] == 0
-        row = {"step": step, "train_loss": _loss(step), "train_accuracy": accuracy,
+        row = {"step": step, "train_loss": server.loss(step), "train_accuracy": accuracy,
                "train_mean_token_accuracy": accuracy,
-               "valid_loss": _loss(step) + 0.1 if valid else "",
+               "valid_loss": server.loss(step) + 0.1 if valid else "",
                "valid_mean_token_accuracy": accuracy - 0.05 if valid else "",
                "validation_mean_token_accuracy": accuracy - 0.05 if valid else "",
-               "full_valid_loss": _loss(step) + 0.12 if valid else "",
+               "full_valid_loss": server.loss(step) + 0.12 if valid else "",
                "full_valid_mean_token_accuracy": accuracy - 0.06 if valid else ""}
         writer.writerow([row[c] for c in columns])
     content = out.getvalue().encode()

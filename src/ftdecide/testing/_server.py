@@ -162,6 +162,9 @@ class OpenAICompatibleServer:
         #: ARM deployments by name: the public object plus ``"_polls"``.
         self.deployments: dict[str, dict[str, Any]] = {}
         self.job_polls: dict[str, int] = {"validating_files": 1, "queued": 1, "running": 3}
+        #: The loss a fine-tuning job reports at each step (validation: +0.1); set it to
+        #: script a tune that learns, underfits (flat) or overfits.
+        self.loss: Callable[[int], float] = _finetuning._loss
         self.job_error: dict[str, Any] | None = None
         self.hold_jobs = False
         self.organization = "ftdecide-test"
