@@ -43,7 +43,7 @@ def ask(prompt: str, model: str, system: str | None, temperature: float | None,
     Example:
       ftdecide ask --model openai/gpt-4o-mini "Classify: my invoice is wrong"
     """
-    from ftdecide.pricing._ask import ask_once
+    from ftdecide.pricing import ask_once
     from ftdecide.report._text import money
 
     if base_url:

@@ -61,7 +61,7 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
       ftdecide assess --answers answers.yaml --train train.jsonl --from-run cmp-20261128-ab12cd --out reports/
     """
     from ftdecide.assess import _questionnaire as qn
-    from ftdecide.assess._assessment import assess as run_assessment
+    from ftdecide.assess import assess as run_assessment
 
     if ask_missing and not answers_path:
         raise UsageError("--ask completes an answers file: give it with --answers FILE")
@@ -70,7 +70,7 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
         _check_out(out)
     results = None
     if run_id:
-        from ftdecide.compare._runstore import RunStore
+        from ftdecide.compare import RunStore
 
         record = RunStore().get_run(run_id)
         if not record.results:

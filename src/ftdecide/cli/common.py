@@ -32,7 +32,7 @@ def prices_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def open_catalog(price_files: tuple[str, ...]):
-    from ftdecide.pricing._catalog import load_catalog
+    from ftdecide.pricing import load_catalog
 
     return load_catalog(price_files=price_files)
 

@@ -70,7 +70,7 @@ class _ArmProgress:
 def _trainer(catalog: Any, yes: bool) -> Any:
     """The tune layer's trainer, shown to a person: the estimate, a progress line, a question."""
     from ftdecide.cli.jobview import JobProgress, render_tune_estimate
-    from ftdecide.tune._trainer import TrainerView, make_trainer
+    from ftdecide.tune import TrainerView, make_trainer
 
     bar = JobProgress()
 
@@ -148,9 +148,9 @@ def compare(config_path: str | None, example: str | None, train: str | None,
       ftdecide compare --train train.jsonl --eval eval.jsonl \\
           --model openai/gpt-4o-mini --tuned openai/ft:gpt-4o-mini:acme::abc123
     """
+    import ftdecide.compare as cmp
+    from ftdecide.compare import RunStore
     from ftdecide.compare import _config as compare_config
-    from ftdecide.compare import _run as cmp
-    from ftdecide.compare._runstore import RunStore
 
     gates = _parse_gates(fail_under)
     store = RunStore()
@@ -224,7 +224,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
 
 
 def _write_report(results: dict[str, Any], out_dir: Path) -> Any:
-    from ftdecide.report._html import write_report
+    from ftdecide.report import write_report
 
     return write_report(results, out_dir)
 
@@ -289,7 +289,7 @@ def report(run_id: str, out: str, as_json: bool) -> None:
     Example:
       ftdecide report cmp-20261128-ab12cd
     """
-    from ftdecide.compare._runstore import RunStore
+    from ftdecide.compare import RunStore
     from ftdecide.paths import check_output_dir
 
     check_output_dir(out, what="--out")

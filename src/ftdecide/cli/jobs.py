@@ -37,8 +37,7 @@ def jobs_list(limit: int, refresh: bool, as_json: bool, price_files: tuple[str, 
       ftdecide jobs list --refresh --json
     """
     from ftdecide.report._text import money, table
-    from ftdecide.tune._jobs import summary
-    from ftdecide.tune._store import Store
+    from ftdecide.tune import Store, summary
 
     store = Store()
     records = store.jobs(limit)
@@ -59,7 +58,7 @@ def jobs_list(limit: int, refresh: bool, as_json: bool, price_files: tuple[str, 
 
 def _refreshed(store: Any, catalog: Any, record: Any) -> Any:
     """The job after one status call; the stored state (with a warning) if the call fails."""
-    from ftdecide.tune import _jobs as tuning
+    import ftdecide.tune as tuning
 
     try:
         return tuning.refresh(store, catalog, record.id)
@@ -81,8 +80,7 @@ def jobs_show(job_id: str, refresh: bool, as_json: bool, price_files: tuple[str,
     Example:
       ftdecide jobs show ft-20261128-a1b2c3
     """
-    from ftdecide.tune._jobs import summary
-    from ftdecide.tune._store import Store
+    from ftdecide.tune import Store, summary
 
     store = Store()
     record = store.get_job(job_id)
@@ -109,8 +107,8 @@ def jobs_wait(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> None:
     Example:
       ftdecide jobs wait ft-20261128-a1b2c3
     """
-    from ftdecide.tune import _jobs as tuning
-    from ftdecide.tune._store import Store
+    import ftdecide.tune as tuning
+    from ftdecide.tune import Store
 
     store = Store()
     bar = JobProgress()
@@ -135,9 +133,8 @@ def jobs_cancel(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> Non
     Example:
       ftdecide jobs cancel ft-20261128-a1b2c3
     """
-    from ftdecide.tune import _jobs as tuning
-    from ftdecide.tune._jobs import summary
-    from ftdecide.tune._store import Store
+    import ftdecide.tune as tuning
+    from ftdecide.tune import Store, summary
 
     store = Store()
     record = tuning.cancel(store, open_catalog(price_files), job_id)
@@ -161,8 +158,8 @@ def jobs_events(job_id: str, limit: int, as_json: bool, price_files: tuple[str, 
     Example:
       ftdecide jobs events ft-20261128-a1b2c3 --limit 20
     """
-    from ftdecide.tune import _jobs as tuning
-    from ftdecide.tune._store import Store
+    import ftdecide.tune as tuning
+    from ftdecide.tune import Store
 
     found = tuning.events(Store(), open_catalog(price_files), job_id, limit=limit)
     if as_json:
@@ -202,9 +199,9 @@ def jobs_deploy(job_id: str, name: str | None, tier: str | None, as_json: bool,
     Example:
       ftdecide jobs deploy ft-20261128-a1b2c3 --tier developer
     """
+    import ftdecide.tune as tuning
     from ftdecide.report._text import money
-    from ftdecide.tune import _jobs as tuning
-    from ftdecide.tune._store import Store
+    from ftdecide.tune import Store
 
     def progress(update: dict[str, Any]) -> None:
         err(f"deployment {update.get('name')}: {update.get('state')}")
@@ -234,9 +231,9 @@ def jobs_undeploy(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> N
     Example:
       ftdecide jobs undeploy ft-20261128-a1b2c3
     """
+    import ftdecide.tune as tuning
     from ftdecide.report._text import money
-    from ftdecide.tune import _jobs as tuning
-    from ftdecide.tune._store import Store
+    from ftdecide.tune import Store
 
     def progress(update: dict[str, Any]) -> None:
         err(f"deployment {update.get('name')}: {update.get('state')}")
@@ -261,8 +258,8 @@ def jobs_resume(job_id: str, as_json: bool, price_files: tuple[str, ...]) -> Non
     Example:
       ftdecide jobs resume ft-20261128-a1b2c3
     """
-    from ftdecide.tune import _jobs as tuning
-    from ftdecide.tune._store import Store
+    import ftdecide.tune as tuning
+    from ftdecide.tune import Store
 
     store = Store()
     bar = JobProgress()

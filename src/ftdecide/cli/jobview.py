@@ -51,7 +51,7 @@ class JobProgress:
 
 def report_detached(detached: Any, store: Any, as_json: bool) -> None:
     """Ctrl-C while a remote job runs: it keeps running; say how to follow it; exit 130."""
-    from ftdecide.tune._jobs import summary
+    from ftdecide.tune import summary
 
     record = detached.record
     if as_json:
@@ -67,7 +67,7 @@ def report_detached(detached: Any, store: Any, as_json: bool) -> None:
 
 
 def finish_job(record: Any, as_json: bool, store: Any = None) -> None:
-    from ftdecide.tune._jobs import summary
+    from ftdecide.tune import summary
 
     data = summary(record, store.deployments(record.id) if store is not None else None)
     if as_json:

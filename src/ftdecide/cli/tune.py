@@ -101,8 +101,8 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
       ftdecide tune train.jsonl --model azure/gpt-4o-mini -o tier developer --yes
       ftdecide tune train.jsonl --model autotrain/./my-model -o backend local -o dry_run true
     """
-    from ftdecide.tune import _jobs as tuning
-    from ftdecide.tune._store import Store
+    import ftdecide.tune as tuning
+    from ftdecide.tune import Store
 
     if base_url:
         os.environ["OPENAI_BASE_URL"] = base_url

@@ -1,5 +1,19 @@
 """``compare``: run the method's arms on an eval set and turn answers into evidence.
 
-Config → arms and prompts → runner (recorded, cached, resumable, budgeted)
-→ metrics and statistics → economics → results for the report.
+Config → preflight (everything checkable before a call) → arms and prompts →
+runner (recorded, cached, resumable, budgeted) → metrics and statistics →
+economics → verdict → results for the report.
+
+Public names: :class:`CompareConfig` and :func:`build_config` (a config file's
+values + flags, checked), :func:`run` / :func:`dry_run` (the same preflight),
+:func:`fail_under` (the CI gate), :class:`RunStore` (runs, calls, the cache).
 """
+
+from __future__ import annotations
+
+from ftdecide.compare._config import CompareConfig
+from ftdecide.compare._config import build as build_config
+from ftdecide.compare._run import CompareResult, dry_run, fail_under, result_json, run
+from ftdecide.compare._runstore import RunStore
+
+__all__ = ["CompareConfig", "CompareResult", "RunStore", "build_config", "dry_run", "fail_under", "result_json", "run"]

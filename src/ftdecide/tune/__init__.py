@@ -1,1 +1,32 @@
-"""Fine-tuning jobs: validate → estimate → confirm → record → provider, and the job store."""
+"""Fine-tuning jobs: plan (validate, estimate, check) → confirm → record → provider → follow.
+
+Public names: :func:`plan` / :func:`check_budget` (nothing spent), :func:`start`,
+:func:`resume`, :func:`wait`, :func:`refresh`, :func:`cancel`, :func:`events`,
+:func:`deploy` / :func:`undeploy`, :func:`summary` (the ``--json`` of a job),
+:class:`Store` (the SQLite job store), :func:`make_trainer` (training inside a
+compare run) and :func:`learned` (did the tune learn?).
+"""
+
+from __future__ import annotations
+
+from ftdecide.tune._jobs import (
+    JobDetached,
+    TunePlan,
+    cancel,
+    check_budget,
+    deploy,
+    events,
+    plan,
+    prepare,
+    refresh,
+    resume,
+    start,
+    summary,
+    undeploy,
+    wait,
+)
+from ftdecide.tune._learned import learned
+from ftdecide.tune._store import JobRecord, Store, new_job_id
+from ftdecide.tune._trainer import TrainerView, make_trainer
+
+__all__ = ["JobDetached", "JobRecord", "Store", "TrainerView", "TunePlan", "cancel", "check_budget", "deploy", "events", "learned", "make_trainer", "new_job_id", "plan", "prepare", "refresh", "resume", "start", "summary", "undeploy", "wait"]
