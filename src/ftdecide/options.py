@@ -53,6 +53,10 @@ class Option:
     """With ``choices``: a whole number is accepted too (``lora_layers 8``)."""
     hidden: bool = False
     """Accepted but not listed (test-only or expert settings)."""
+    affects_model: bool = True
+    """False for settings that change how a tune runs but not what it learns (checkpoint
+    cadence, which executable): they are left out of the tune key, so changing them reuses a
+    finished tune."""
 
     def parse(self, value: Any) -> Any:
         """``value`` (text from the command line, or a typed value from YAML) as this option's type.

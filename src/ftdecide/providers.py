@@ -328,6 +328,12 @@ class Provider:
         :class:`~ftdecide.UsageError` naming the key and the accepted keys."""
         return parse_options(self.name, self.options, given, scope=scope)
 
+    def model_available(self, model: str) -> bool | None:
+        """Whether the (fine-tuned) model ``model`` can still answer: False when the provider
+        says it is gone (deleted, its base shut down), None when that cannot be told. A
+        finished tune is reused only while its model is available."""
+        return None
+
     def check_tune_options(self, model: str, *, hyperparameters: Mapping[str, Any],
                            options: Mapping[str, Any]) -> list[str]:
         """Refuse settings this provider cannot use (raise :class:`~ftdecide.UsageError`)

@@ -61,3 +61,25 @@ def test_bad_options_exit_2_naming_the_accepted_keys(hf_loaded, tiny_model_dir, 
     assert fragment in err and "Traceback" not in err
     if "no fine-tuning option" in fragment:
         assert "hf accepts for fine-tuning: learning_rate, lora_r" in err
+
+
+def test_identical_local_tunes_train_once(hf_loaded, tiny_model_dir, tiny_train_file, capsys):
+    """The same data and settings: one training run on disk; the second tune reuses it,
+    --retrain trains again."""
+    from ftdecide.paths import runs_dir
+
+    args = [tiny_train_file, "--model", f"hf/{tiny_model_dir}", "--yes", "--json",
+            "-o", "max_steps", "2"]
+    code, out, err = tune(capsys, *args)
+    first = json.loads(out)
+    assert code == 0 and first["reused"] is False
+    code, out, err = tune(capsys, *args)
+    second = json.loads(out)
+    assert code == 0 and second["reused"] is True and second["job_id"] == first["job_id"]
+    assert f"reusing {first['job_id']}" in err
+    assert [p.name for p in runs_dir().iterdir()] == [first["job_id"]]
+    code, out, err = tune(capsys, *args, "-o", "save_steps", "1000")  # no effect on the model
+    assert code == 0 and json.loads(out)["reused"] is True
+    code, out, err = tune(capsys, *args, "--retrain")
+    assert code == 0 and json.loads(out)["reused"] is False
+    assert len(list(runs_dir().iterdir())) == 2

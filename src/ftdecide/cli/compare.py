@@ -67,7 +67,7 @@ class _ArmProgress:
             click.echo("", err=True)
 
 
-def _trainer(catalog: Any, yes: bool) -> Any:
+def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
     """The tune layer's trainer, shown to a person: the estimate, a progress line, a question."""
     from ftdecide.cli.jobview import JobProgress, render_tune_estimate
     from ftdecide.tune import TrainerView, make_trainer
@@ -79,7 +79,7 @@ def _trainer(catalog: Any, yes: bool) -> Any:
 
     view = TrainerView(notice=err, show_estimate=render_tune_estimate, progress=bar.update,
                        close_progress=bar.close, confirm=confirm if sys.stdin.isatty() else None)
-    return make_trainer(catalog, yes=yes, view=view)
+    return make_trainer(catalog, yes=yes, view=view, retrain=retrain)
 
 
 @click.command()
@@ -120,6 +120,8 @@ def _trainer(catalog: Any, yes: bool) -> Any:
 @click.option("--fail-under", multiple=True, metavar="ARM:DELTA",
               help="Exit 1 unless ARM beats the baseline by DELTA (lower interval bound).")
 @click.option("--yes", "-y", is_flag=True, help="Start a paid fine-tune without asking.")
+@click.option("--retrain", is_flag=True, help="Train again even when a finished job has the "
+              "same data and settings (it is reused otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.option("--prices", "price_files", multiple=True, type=click.Path(dir_okay=False),
               help="Price file (YAML/JSON) overriding the catalog; repeatable.")
@@ -131,7 +133,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
             eval_limit: int | None, batch: bool | None, price_as: str | None, out: str | None,
             resume_id: str | None,
-            dry_run: bool, no_cache: bool, fail_under: tuple[str, ...], yes: bool,
+            dry_run: bool, no_cache: bool, fail_under: tuple[str, ...], yes: bool, retrain: bool,
             as_json: bool, price_files: tuple[str, ...]) -> None:
     """Measure zero-shot, few-shot, RAG and fine-tuned arms on your eval set.
 
@@ -177,7 +179,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     config = compare_config.build(file_values, flags, source=source)
     catalog = open_catalog(price_files)
     if dry_run:
-        plan = cmp.dry_run(config, catalog=catalog, store=store, resume=resume_id)
+        plan = cmp.dry_run(config, catalog=catalog, store=store, resume=resume_id,
+                           retrain=retrain)
         if as_json:
             echo_json(plan)
         else:
@@ -188,8 +191,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     run_ids: list[str] = []
     try:
         result = cmp.run(config, catalog=catalog, store=store, command=command, resume=resume_id,
-                         use_cache=not no_cache, progress=progress,
-                         train=_trainer(catalog, yes), on_run_id=run_ids.append)
+                         use_cache=not no_cache, progress=progress, retrain=retrain,
+                         train=_trainer(catalog, yes, retrain), on_run_id=run_ids.append)
     except KeyboardInterrupt:
         progress.close()
         if run_ids:
@@ -240,9 +243,11 @@ def render_dry_run(plan: dict[str, Any]) -> None:
                f"{money(plan['predicted_cost_usd'])} (prompt tokens at input prices + max_tokens "
                f"at output prices)")
     tune = plan["tune"]
-    if tune:
+    if tune and tune["action"] != "new":
+        click.echo(f"no new fine-tune: {tune['message']}")
+    elif tune:
         cost = tune["estimate"].get("training_cost_usd")
-        click.echo(f"a fine-tune of {tune['model']} would run first: "
+        click.echo(f"a new fine-tune of {tune['model']} would run first: "
                    + ("cost unknown" if cost is None else f"about {money(cost)}")
                    + " (included above)")
         for warning in tune.get("warnings") or []:

@@ -51,9 +51,12 @@ def jobs_list(limit: int, refresh: bool, as_json: bool, price_files: tuple[str, 
     if not records:
         click.echo("no jobs yet: start one with `ftdecide tune`")
         return
-    click.echo(table(["job", "status", "base model", "tuned model", "cost", "created"], [
+    click.echo(table(["job", "status", "base model", "tuned model", "cost", "created", "key"], [
         [d["job_id"], d["status"], d["base_model"], d["model"] or "-",
-         money(d["total_cost_usd"]), d["created_at"]] for d in data]))
+         money(d["total_cost_usd"]), d["created_at"], (d["tune_key"] or "-")[:8]]
+        for d in data]))
+    click.echo("key: the first characters of the tune key; jobs with the same key trained the "
+               "same data with the same settings", err=True)
 
 
 def _refreshed(store: Any, catalog: Any, record: Any) -> Any:

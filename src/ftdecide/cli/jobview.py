@@ -66,10 +66,11 @@ def report_detached(detached: Any, store: Any, as_json: bool) -> None:
     sys.exit(130)
 
 
-def finish_job(record: Any, as_json: bool, store: Any = None) -> None:
+def finish_job(record: Any, as_json: bool, store: Any = None, *, reused: bool = False) -> None:
     from ftdecide.tune import summary
 
-    data = summary(record, store.deployments(record.id) if store is not None else None)
+    data = summary(record, store.deployments(record.id) if store is not None else None,
+                   reused=reused)
     if as_json:
         echo_json(data)
     else:
@@ -151,7 +152,8 @@ def hardware_table(hardware: dict[str, Any]) -> str:
 def render_job(data: dict[str, Any]) -> None:
     from ftdecide.report._text import money, number
 
-    click.echo(f"job {data['job_id']}: {data['status']}")
+    click.echo(f"job {data['job_id']}: {data['status']}"
+               + (" (reused: the same data and settings)" if data.get("reused") else ""))
     click.echo(f"  base model:  {data['base_model']}")
     if data.get("provider_job_id"):
         click.echo(f"  provider job: {data['provider_job_id']}")

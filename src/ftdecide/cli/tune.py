@@ -74,13 +74,15 @@ def deprecated_pairs(given: dict[str, Any]) -> list[tuple[str, Any]]:
               "(sets OPENAI_BASE_URL for this command).")
 @click.option("--no-wait", is_flag=True, help="Return once a remote job is created; follow it "
               "later with `ftdecide jobs wait ID`.")
+@click.option("--retrain", is_flag=True, help="Train again even when a finished job has the "
+              "same data and settings (it is reused otherwise).")
 @click.option("--yes", "-y", is_flag=True, help="Start without asking for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @prices_option
 @_deprecated_flags
 def tune(train: str, model: str, validation: str | None, epochs: int | None,
          batch_size: int | None, seed: int | None, option_pairs: tuple[tuple[str, str], ...],
-         max_cost: float | None, base_url: str | None, no_wait: bool, yes: bool,
+         max_cost: float | None, base_url: str | None, no_wait: bool, retrain: bool, yes: bool,
          as_json: bool, price_files: tuple[str, ...], **old_flags: Any) -> None:
     """Fine-tune a model on a training set, after validating it and showing the cost.
 
@@ -111,23 +113,30 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
     catalog = open_catalog(price_files)
     p = tuning.plan(catalog, model, train, validation_path=validation, hyperparameters=hyper,
                     options=options)
-    dry_run = bool(p.options.get("dry_run"))
-    render_tune_estimate(p.estimate)
-    for warning in p.warnings:
-        err(f"Warning: {warning}")
-    tuning.check_budget(p, max_cost)
-    if dry_run:
+    if p.options.get("dry_run"):
+        render_tune_estimate(p.estimate)
+        for warning in p.warnings:
+            err(f"Warning: {warning}")
+        tuning.check_budget(p, max_cost)
         render_dry_run(tuning.prepare(p), as_json)
         return
-    if not yes:
-        if not sys.stdin.isatty():
-            from ftdecide.errors import UsageError
 
-            raise UsageError("not starting a fine-tuning job without confirmation",
-                             hint="add --yes to start it non-interactively")
-        if not click.confirm("Start fine-tuning?", default=False, err=True):
-            err("Not started.")
-            sys.exit(1)
+    def before_start() -> None:
+        """Only for a new job: the cost, the budget, the question."""
+        render_tune_estimate(p.estimate)
+        for warning in p.warnings:
+            err(f"Warning: {warning}")
+        tuning.check_budget(p, max_cost)
+        if not yes:
+            if not sys.stdin.isatty():
+                from ftdecide.errors import UsageError
+
+                raise UsageError("not starting a fine-tuning job without confirmation",
+                                 hint="add --yes to start it non-interactively")
+            if not click.confirm("Start fine-tuning?", default=False, err=True):
+                err("Not started.")
+                sys.exit(1)
+
     store = Store()
     bar = JobProgress()
 
@@ -136,11 +145,13 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
              f"{record.provider_job_id}). Follow it any time with: ftdecide jobs wait {record.id}")
 
     try:
-        record = tuning.start(p, store, progress=bar.update, wait=not no_wait,
-                              on_submitted=submitted)
+        record, previous = tuning.obtain(
+            p, store, catalog, retrain=retrain, progress=bar.update, wait=not no_wait,
+            on_submitted=submitted, on_previous=lambda prev: err(prev.message()),
+            before_start=before_start)
     except tuning.JobDetached as detached:
         bar.close()
         report_detached(detached, store, as_json)
     finally:
         bar.close()
-    finish_job(record, as_json, store)
+    finish_job(record, as_json, store, reused=previous is not None and previous.action == "reuse")

@@ -35,6 +35,10 @@ class Preflight:
     tune_plan: Any = None
     """The new fine-tune the run would start (None: none, or one already recorded in the run)."""
     tuned_model: str | None = None
+    previous: Any = None
+    """A job with the same data and settings that the run reuses, follows or resumes."""
+    planned_tune: Any = None
+    """The fine-tune the config asks for, planned (also when a previous job stands in for it)."""
 
     @property
     def tune_cost_usd(self) -> float:
@@ -44,11 +48,13 @@ class Preflight:
 
 
 def preflight(config: CompareConfig, *, catalog: Catalog,
-              state: Mapping[str, Any] | None = None) -> Preflight:
+              state: Mapping[str, Any] | None = None, retrain: bool = False) -> Preflight:
     """Check everything that can fail without calling a model; raises UsageError/DataError (exit 2).
 
     ``state`` is a resumed run's state: a fine-tune it already started is
-    followed or resumed, not planned again.
+    followed or resumed, not planned again. A finished job with the same data
+    and settings stands in for a new fine-tune (unless ``retrain``): it costs
+    the run nothing and its model plans the fine-tuned arms.
     """
     from ftdecide.compare import _metrics as metrics_mod
 
@@ -62,16 +68,29 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     tuned_model = config.tuned
     if config.tune is not None and training.get("status") == "succeeded":
         tuned_model = training.get("model")
-    tune_plan = None
+    tune_plan = previous = planned = None
     if config.tune is not None and not tuned_model and not state.get("job_id"):
-        tune_plan = _plan_tune(config, catalog)
+        planned = _plan_tune(config, catalog)
+        if not retrain:
+            from ftdecide.tune import Store, tune_key
+            from ftdecide.tune._reuse import find_previous
+
+            previous = find_previous(Store(), catalog, tune_key(planned))
+        if previous is None:
+            from ftdecide.tune import check_budget as check_tune_budget
+
+            check_tune_budget(planned, config.max_cost_usd)
+            tune_plan = planned
+        elif previous.action == "reuse" and previous.record.fine_tuned_model:
+            tuned_model = f"{previous.record.provider}/{previous.record.fine_tuned_model}"
     prompts = build_prompts(prep, config.arms)
     arms = config.arms if tuned_model or config.tune is None else tuple(
         a for a in config.arms if a not in TUNED_ARMS)
     plans = make_plans(catalog, replace(config, arms=arms), prompts, tuned_model)
     calls = plan_calls(plans, config)
     return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,
-                     tune_plan=tune_plan, tuned_model=tuned_model)
+                     tune_plan=tune_plan, tuned_model=tuned_model, previous=previous,
+                     planned_tune=planned)
 
 
 def _plan_tune(config: CompareConfig, catalog: Catalog) -> Any:
@@ -81,11 +100,9 @@ def _plan_tune(config: CompareConfig, catalog: Catalog) -> Any:
 
     tune = dict(config.tune or {})
     hyper, options = split_tune_config(tune)
-    p = tuning.plan(catalog, tune.get("model") or config.model, config.train,
-                    validation_path=tune.get("validation"), hyperparameters=hyper,
-                    options=options)
-    tuning.check_budget(p, config.max_cost_usd)
-    return p
+    return tuning.plan(catalog, tune.get("model") or config.model, config.train,
+                       validation_path=tune.get("validation"), hyperparameters=hyper,
+                       options=options)
 
 
 def pending(calls: list[Call], store: Any, recorded: Mapping[Any, Any]) -> list[Call]:

@@ -201,5 +201,8 @@ def _training_block(summary: Mapping[str, Any]) -> dict[str, Any]:
             "actual_cost_usd": summary.get("actual_cost_usd"),
             "wall_s": summary.get("wall_s"), "tokens_per_s": summary.get("tokens_per_s"),
             "loss_curve": curve,
+            "reused": bool(summary.get("reused")),
+            "created_at": summary.get("created_at"),
+            "tune_key": summary.get("tune_key"),
             "learned": summary.get("learned") or learned(curve),
             "tune_longer": tune_longer_hint(summary)}

@@ -48,8 +48,11 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         resume: str | None = None, use_cache: bool = True,
         progress: Callable[[str, int, int], None] | None = None,
         train: TrainFn | None = None,
-        on_run_id: Callable[[str], None] | None = None) -> CompareResult:
+        on_run_id: Callable[[str], None] | None = None, retrain: bool = False) -> CompareResult:
     """Run (or resume) a comparison; returns the results (also stored with the run).
+
+    ``retrain``: start a new fine-tune even when a finished job has the same data and
+    settings (it is reused otherwise, and costs this run nothing).
 
     ``train(config, state)`` trains the tuned model when the config has
     ``tune:``; it must record its job id in ``state['job_id']`` (persisted by
@@ -57,7 +60,8 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     summary (``tune.summary``).
     """
     record = store.get_run(resume) if resume else None
-    pf = preflight(config, catalog=catalog, state=record.state if record else None)
+    pf = preflight(config, catalog=catalog, state=record.state if record else None,
+                   retrain=retrain)
     to_send = pending(pf.calls, store if use_cache else None,
                       store.calls(resume) if resume else {})
     check_budget(pf, config, to_send)
@@ -91,7 +95,8 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         plans = make_plans(catalog, config, pf.prompts, tuned_model)
         calls = plan_calls(plans, config)
         budget = config.max_cost_usd
-        if budget is not None and training is not None and config.tune is not None:
+        if (budget is not None and training is not None and config.tune is not None
+                and not training.get("reused")):
             # the run's budget covers the fine-tune it paid for, then the calls
             paid = training.get("actual_cost_usd")
             if paid is None:
@@ -118,14 +123,15 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
 
 
 def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None = None,
-            resume: str | None = None) -> dict[str, Any]:
+            resume: str | None = None, retrain: bool = False) -> dict[str, Any]:
     """The calls a run would make and their predicted cost; calls nothing, trains nothing.
 
     It runs the real run's :func:`preflight` and budget check, so it fails
     exactly when the real run would fail before its first call.
     """
     record = store.get_run(resume) if (store is not None and resume) else None
-    pf = preflight(config, catalog=catalog, state=record.state if record else None)
+    pf = preflight(config, catalog=catalog, state=record.state if record else None,
+                   retrain=retrain)
     prep, calls = pf.prep, pf.calls
     recorded = store.calls(resume) if (store is not None and resume) else {}
     check_budget(pf, config, pending(calls, store, recorded))
@@ -146,10 +152,16 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
                            "recorded": 0, "predicted_cost_usd": None}
     total = sum(a["predicted_cost_usd"] or 0.0 for a in by_arm.values()) + pf.tune_cost_usd
     tune = None
-    if pf.tune_plan is not None:
-        tune = {"model": pf.tune_plan.info.key, "estimate": pf.tune_plan.estimate,
-                "options": pf.tune_plan.options, "hyperparameters": pf.tune_plan.hyperparameters,
-                "warnings": pf.tune_plan.warnings}
+    if pf.planned_tune is not None:
+        p = pf.planned_tune
+        tune = {"model": p.info.key, "action": "new", "job_id": None,
+                "estimate": p.estimate, "options": p.options,
+                "hyperparameters": p.hyperparameters, "warnings": p.warnings,
+                "new_cost_usd": pf.tune_cost_usd}
+        if pf.previous is not None:
+            r = pf.previous.record
+            tune.update(action=pf.previous.action, job_id=r.id, message=pf.previous.message(),
+                        trained_at=r.created_at, tuned_model=r.fine_tuned_model)
     return {"arms": {a: by_arm[a] for a in config.arms}, "items": len(prep.items),
             "predicted_cost_usd": total, "tune": tune,
             "calls": sum(a["calls"] for a in by_arm.values())}

@@ -226,8 +226,12 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "item_counts": {"all": len(items), **counts},
         "training": None if not training else {
             k: training.get(k) for k in ("job_id", "provider", "base_model", "model", "estimated_cost_usd",
-                                         "actual_cost_usd", "wall_s", "tokens_per_s")
-        } | {"steps": len(training.get("loss_curve") or [])},
+                                         "actual_cost_usd", "wall_s", "tokens_per_s", "reused",
+                                         "created_at")
+        } | {"steps": len(training.get("loss_curve") or []),
+             "learned": (training.get("learned") or {}).get("verdict"),
+             "learned_reason": (training.get("learned") or {}).get("reason"),
+             "tune_longer": training.get("tune_longer")},
         "prices": prices,
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),

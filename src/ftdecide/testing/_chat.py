@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ftdecide.providers import content_text
@@ -130,5 +131,29 @@ ROUTES: list[tuple[str, str, Handler]] = [
 #: Azure's chat addressed to a deployment (served at this path only).
 DEPLOYMENT_ROUTE: tuple[str, str, Handler] = (
     "POST", "/openai/deployments/{deployment}/chat/completions", _chat_completions)
+def _get_model(server: OpenAICompatibleServer, request: RecordedRequest,
+               match: "re.Match[str]") -> dict[str, Any]:
+    model = urllib.parse.unquote(match.group("model"))
+    if model not in server.models + server.fine_tuned_models():
+        raise _ClientError(f"The model '{model}' does not exist", "model", status=404,
+                           code="model_not_found")
+    return {"id": model, "object": "model", "created": 0, "owned_by": "ftdecide-test"}
+
+
+def _delete_model(server: OpenAICompatibleServer, request: RecordedRequest,
+                  match: "re.Match[str]") -> dict[str, Any]:
+    model = urllib.parse.unquote(match.group("model"))
+    if model not in server.fine_tuned_models():
+        raise _ClientError(f"The model '{model}' does not exist", "model", status=404,
+                           code="model_not_found")
+    server.deleted_models.add(model)
+    return {"id": model, "object": "model", "deleted": True}
+
+
 #: OpenAI's model list (served at this path only).
 MODELS_ROUTE: tuple[str, str, Handler] = ("GET", "/v1/models", _list_models)
+#: Retrieve and delete one model (a fine-tuned one can be deleted, as on OpenAI).
+MODEL_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/v1/models/{model}", _get_model),
+    ("DELETE", "/v1/models/{model}", _delete_model),
+]

@@ -162,6 +162,8 @@ class OpenAICompatibleServer:
         #: ARM deployments by name: the public object plus ``"_polls"``.
         self.deployments: dict[str, dict[str, Any]] = {}
         self.job_polls: dict[str, int] = {"validating_files": 1, "queued": 1, "running": 3}
+        #: Fine-tuned models deleted through ``DELETE /v1/models/{model}``.
+        self.deleted_models: set[str] = set()
         #: The loss a fine-tuning job reports at each step (validation: +0.1); set it to
         #: script a tune that learns, underfits (flat) or overfits.
         self.loss: Callable[[int], float] = _finetuning._loss
@@ -183,6 +185,8 @@ class OpenAICompatibleServer:
         self._thread: threading.Thread | None = None
 
         self.add_route(*_chat.MODELS_ROUTE)
+        for route in _chat.MODEL_ROUTES:
+            self.add_route(*route)
         for prefix, _ in PREFIXES:
             for method, path, handler in PREFIXED_ROUTES:
                 self.add_route(method, prefix + path, handler)
@@ -440,4 +444,5 @@ class OpenAICompatibleServer:
 
     def fine_tuned_models(self) -> list[str]:
         """Models of the jobs that succeeded (what chat completions accept as ``ft:`` ids)."""
-        return [j["fine_tuned_model"] for j in self.jobs.values() if j.get("fine_tuned_model")]
+        return [j["fine_tuned_model"] for j in self.jobs.values()
+                if j.get("fine_tuned_model") and j["fine_tuned_model"] not in self.deleted_models]

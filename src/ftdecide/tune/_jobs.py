@@ -50,10 +50,12 @@ from ftdecide.providers import (
 )
 from ftdecide.tune._holdout import Holdout, holdout
 from ftdecide.tune._hosting import DEVELOPER_TIER_HOURS, hosting
+from ftdecide.tune._reuse import Previous, find_previous, tune_key
 from ftdecide.tune._store import FINAL_STATES, JobRecord, Store
 from ftdecide.tune._summary import record_state, summary
 
 __all__ = ["DEVELOPER_TIER_HOURS", "JobDetached", "TunePlan", "cancel", "check_budget", "deploy",
+           "obtain", "tune_key",
            "events", "hosting", "plan", "prepare", "record_state", "refresh", "resume", "start",
            "summary", "undeploy", "wait"]
 
@@ -176,10 +178,42 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def obtain(p: TunePlan, store: Store, catalog: Catalog, *, retrain: bool = False,
+           progress: ProgressCallback | None = None, job_id: str | None = None,
+           wait: bool = True, on_submitted: Callable[[JobRecord], None] | None = None,
+           on_previous: Callable[[Previous], None] | None = None,
+           before_start: Callable[[], None] | None = None,
+           poll_interval: float | None = None) -> tuple[JobRecord, Previous | None]:
+    """The tuned model of plan ``p``: a finished job with the same tune key is reused, one
+    still training is followed, an interrupted local one resumed; otherwise a new job starts
+    (``retrain`` always starts one). Returns the job and what was found before.
+
+    ``before_start`` runs only when a new (paid) job is about to start: the place for the
+    budget check and the confirmation, which a reused job does not need.
+    """
+    key = tune_key(p)
+    previous = None if retrain else find_previous(store, catalog, key)
+    if previous is None:
+        if before_start is not None:
+            before_start()
+        return start(p, store, progress=progress, job_id=job_id, wait=wait,
+                     on_submitted=on_submitted, poll_interval=poll_interval, tune_key=key), None
+    if on_previous is not None:
+        on_previous(previous)
+    if previous.action == "reuse":
+        return previous.record, previous
+    if previous.action == "resume":
+        return resume(store, catalog, previous.record.id, progress=progress), previous
+    if not wait:
+        return previous.record, previous
+    return _follow(store, catalog, previous.record.id, progress=progress,
+                   poll_interval=poll_interval), previous
+
+
 def start(p: TunePlan, store: Store, *, progress: ProgressCallback | None = None,
           job_id: str | None = None, wait: bool = True,
           on_submitted: Callable[[JobRecord], None] | None = None,
-          poll_interval: float | None = None) -> JobRecord:
+          poll_interval: float | None = None, tune_key: str | None = None) -> JobRecord:
     """Record the job, convert the data into its run folder, and start the provider.
 
     A remote job is polled until it ends unless ``wait`` is False;
@@ -194,7 +228,7 @@ def start(p: TunePlan, store: Store, *, progress: ProgressCallback | None = None
         job_id=job_id, provider=p.info.provider, model=p.info.id, train_path=p.train_path,
         train_sha256=_sha256(p.train_path), validation_path=p.validation_path,
         run_dir=str(run_dir), hyperparameters=p.hyperparameters,
-        options=p.options, estimate=p.estimate,
+        options=p.options, estimate=p.estimate, tune_key=tune_key,
     )
     try:
         train, validation = p.write_data(run_dir)
@@ -537,3 +571,8 @@ def undeploy(store: Store, catalog: Catalog, job_id: str, *,
     deployment = live[-1]
     provider.undeploy(deployment["name"], progress=progress)
     return store.end_deployment(deployment["id"], note="undeployed")
+
+
+def _follow(store: Store, catalog: Catalog, job_id: str, **kwargs: Any) -> JobRecord:
+    """:func:`wait`, under a name that a ``wait`` flag does not hide."""
+    return wait(store, catalog, job_id, **kwargs)

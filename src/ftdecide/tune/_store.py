@@ -91,6 +91,14 @@ def m002_uploads_and_deployments(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX deployments_job ON deployments(job_id)")
 
 
+@migration
+def m003_tune_key(db: sqlite3.Connection) -> None:
+    """The tune key (provider, base model, data, settings): a finished job with the same key
+    is reused instead of paying for the same fine-tune again."""
+    db.execute("ALTER TABLE jobs ADD COLUMN tune_key TEXT")
+    db.execute("CREATE INDEX jobs_tune_key ON jobs(tune_key)")
+
+
 _JSON_FIELDS = ("hyperparameters", "options", "estimate", "result")
 
 
@@ -124,6 +132,7 @@ class JobRecord:
     fine_tuned_model: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    tune_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -195,19 +204,26 @@ class Store:
                    validation_path: str | None, run_dir: str, job_id: str | None = None,
                    hyperparameters: dict[str, Any] | None = None,
                    options: dict[str, Any] | None = None,
-                   estimate: dict[str, Any] | None = None) -> JobRecord:
+                   estimate: dict[str, Any] | None = None,
+                   tune_key: str | None = None) -> JobRecord:
         job_id = job_id or new_job_id()
         now = _now()
         with self.transaction():
             self.db.execute(
                 "INSERT INTO jobs (id, provider, model, status, created_at, updated_at, "
                 "train_path, train_sha256, validation_path, run_dir, hyperparameters, options, "
-                "estimate) VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "estimate, tune_key) VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, provider, model, now, now, train_path, train_sha256, validation_path,
                  run_dir, json.dumps(hyperparameters or {}), json.dumps(options or {}),
-                 json.dumps(estimate or {}, default=str)),
+                 json.dumps(estimate or {}, default=str), tune_key),
             )
         return self.get_job(job_id)
+
+    def jobs_with_key(self, tune_key: str) -> list[JobRecord]:
+        """Jobs of one tune key, newest first (the same data and settings, trained before)."""
+        rows = self.db.execute("SELECT * FROM jobs WHERE tune_key = ? ORDER BY created_at DESC, "
+                               "id DESC", (tune_key,))
+        return [_record(r) for r in rows]
 
     def update_job(self, job_id: str, **fields: Any) -> JobRecord:
         allowed = {"status", "provider_job_id", "fine_tuned_model", "result", "error",

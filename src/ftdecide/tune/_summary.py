@@ -62,7 +62,7 @@ def record_state(store: Store, job_id: str, state: JobState) -> JobRecord:
 
 
 def summary(record: JobRecord, deployments: list[dict[str, Any]] | None = None,
-            now: _dt.datetime | None = None) -> dict[str, Any]:
+            now: _dt.datetime | None = None, *, reused: bool = False) -> dict[str, Any]:
     """The JSON that ``tune --json`` and ``jobs show --json`` print (a stable contract).
 
     ``metrics`` holds the provider's metrics plus the loss curve and the last
@@ -86,6 +86,8 @@ def summary(record: JobRecord, deployments: list[dict[str, Any]] | None = None,
     return {
         "job_id": record.id,
         "status": record.status,
+        "reused": reused,
+        "tune_key": record.tune_key,
         "provider": record.provider,
         "provider_job_id": record.provider_job_id,
         "base_model": f"{record.provider}/{record.model}",

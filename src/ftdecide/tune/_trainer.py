@@ -65,11 +65,13 @@ class TrainerView:
 
 
 def make_trainer(catalog: Catalog, *, yes: bool, view: TrainerView | None = None,
-                 store: Store | None = None) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+                 store: Store | None = None,
+                 retrain: bool = False) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
     """The ``train(config, ctx)`` callback of :func:`ftdecide.compare.run`.
 
     ``ctx["state"]`` is the run's state and ``ctx["save"](job_id=...)``
-    persists it; the returned mapping is the job's summary.
+    persists it; the returned mapping is the job's summary. A finished job
+    with the same data and settings is reused (``retrain`` trains again).
     """
     view = view or TrainerView()
 
@@ -87,12 +89,21 @@ def make_trainer(catalog: Catalog, *, yes: bool, view: TrainerView | None = None
                 p = tuning.plan(catalog, tune.get("model") or config.model, config.train,
                                 validation_path=tune.get("validation"),
                                 hyperparameters=hyper, options=options)
-                view.show_estimate(p.estimate)
-                tuning.check_budget(p, config.max_cost_usd)
-                _confirm_paid(p, yes, view)
                 job_id = new_job_id()
-                save(job_id=job_id)
-                record = tuning.start(p, jobs, progress=view.progress, job_id=job_id)
+
+                def before_start() -> None:
+                    view.show_estimate(p.estimate)
+                    tuning.check_budget(p, config.max_cost_usd)
+                    _confirm_paid(p, yes, view)
+                    save(job_id=job_id)  # recorded in the run before anything is paid
+
+                def on_previous(previous: Any) -> None:
+                    view.notice(previous.message())
+                    save(job_id=previous.record.id, reused=previous.action == "reuse")
+
+                record, _ = tuning.obtain(p, jobs, catalog, retrain=retrain,
+                                          progress=view.progress, job_id=job_id,
+                                          before_start=before_start, on_previous=on_previous)
         finally:
             view.close_progress()
         if record.status == "interrupted":
@@ -101,7 +112,7 @@ def make_trainer(catalog: Catalog, *, yes: bool, view: TrainerView | None = None
             raise ProviderError(f"fine-tuning job {record.id} is {record.status}"
                                 + (f": {record.error}" if record.error else ""),
                                 hint=f"see `ftdecide jobs show {record.id}`")
-        return tuning.summary(record)
+        return tuning.summary(record, reused=bool(state.get("reused")))
 
     return train
 

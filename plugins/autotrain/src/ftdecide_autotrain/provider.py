@@ -77,10 +77,10 @@ class AutoTrainProvider(ftdecide.Provider):
         ftdecide.Option("backend", str, "where AutoTrain trains: local, spaces-<hardware>, "
                         "ep-<instance>", default="local"),
         ftdecide.Option("dry_run", bool, "write the config and data and print the command, "
-                        "without training or recording a job"),
+                        "without training or recording a job", affects_model=False),
         ftdecide.Option("autotrain_bin", str, "the `autotrain` executable (also "
                         "FTDECIDE_AUTOTRAIN_BIN; default: the one `ftdecide autotrain setup` "
-                        "made)"),
+                        "made)", affects_model=False),
         ftdecide.Option("merge", bool, "also write the merged model"),
         ftdecide.Option("suffix", str, "the AutoTrain project (output folder) name"),
         ftdecide.Option("learning_rate", float, "learning rate", positive=True,

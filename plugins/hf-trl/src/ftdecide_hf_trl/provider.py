@@ -61,12 +61,12 @@ class HFProvider(ftdecide.Provider):
         Option("max_steps", int, "stop after this many optimizer steps (a cap on the schedule)",
                minimum=1),
         Option("save_steps", int, "checkpoint every N steps (default: about 10% of the steps)",
-               minimum=1),
+               minimum=1, affects_model=False),
         Option("processes", int, "data-parallel processes under torchrun", default=1, minimum=1),
         Option("merge", bool, "also write the model with the adapter merged in"),
         Option("device", str, "where to train", choices=("cpu", "cuda")),
         Option("stop_after_steps", int, "interrupt as Ctrl-C would after this step (tests)",
-               minimum=1, hidden=True),
+               minimum=1, hidden=True, affects_model=False),
     )
 
     def __repr__(self) -> str:

@@ -111,6 +111,19 @@ class OpenAIProvider(shared.SDKProvider):
                                     service=api.service, credential=api.credential,
                                     secrets=api.secrets)
 
+    def model_available(self, model: str) -> bool | None:
+        """``GET /models/{model}``: False on 404 (deleted, or its base shut down), None when
+        the service cannot be asked (no network, no key)."""
+        import openai
+
+        try:
+            self._api().raw.models.retrieve(model)
+        except openai.NotFoundError:
+            return False
+        except (openai.OpenAIError, ftdecide.FtdecideError):
+            return None
+        return True
+
     def _api(self) -> finetune.Api:
         """The client and how to name this service in messages."""
         client, key = self._get_client()
