@@ -36,6 +36,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/tokens.py
+	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/sft.py
 	$(BIN)/python bench/runner.py

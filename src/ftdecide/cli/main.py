@@ -76,6 +76,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _add_core_commands(group: click.Group) -> None:
     from ftdecide.cli.ask import ask
     from ftdecide.cli.assess import assess
+    from ftdecide.cli.audit import audit
     from ftdecide.cli.compare import compare, report
     from ftdecide.cli.data import validate
     from ftdecide.cli.jobs import jobs
@@ -83,7 +84,8 @@ def _add_core_commands(group: click.Group) -> None:
     from ftdecide.cli.pricing import estimate, prices
     from ftdecide.cli.tune import tune
 
-    for command in (validate, estimate, tune, jobs, compare, report, assess, prices, ask, plugins):
+    for command in (validate, audit, estimate, tune, jobs, compare, report, assess, prices, ask,
+                    plugins):
         group.add_command(command)
 
 

@@ -14,8 +14,18 @@ each imports only modules above it in this list, never one below:
 * ``_parallel``: validating a big JSONL file on several processes.
 * ``_validate``: :func:`validate` and :class:`ValidationReport`.
 * ``_prompts``: prompt builders (stands alone).
+* ``_audit_text``: what makes two prompts or two answers "the same" (uses
+  ``_prompts``).
+* ``_audit_search``: character n-gram TF-IDF vectors and the pruned, exact
+  search for similar pairs (numpy/scipy, imported when called).
+* ``_audit_labels``: label counts, trivial baselines (majority, chance) and
+  :func:`min_detectable_diff`.
+* ``_audit``: :func:`audit` and :class:`AuditReport`: leaks, conflicts, near
+  duplicates, labels and power for a train (and eval) set.
 """
 
+from ftdecide.data._audit import AuditReport, audit
+from ftdecide.data._audit_labels import min_detectable_diff
 from ftdecide.data._checks import ADVICE, ERROR_CATEGORIES, WARNING_CATEGORIES
 from ftdecide.data._read import (
     FORMATS,
@@ -30,6 +40,7 @@ from ftdecide.data._validate import ValidationReport, validate
 
 __all__ = [
     "ADVICE",
+    "AuditReport",
     "ERROR_CATEGORIES",
     "FORMATS",
     "MAX_LINE_BYTES",
@@ -37,8 +48,10 @@ __all__ = [
     "Example",
     "ValidationReport",
     "detect_format",
+    "audit",
     "iter_records",
     "load_examples",
+    "min_detectable_diff",
     "to_chat_jsonl",
     "validate",
 ]
