@@ -208,7 +208,9 @@ BAD_FILES = [
 def test_bad_answers_exit_2_naming_the_key(first_party, tmp_path, capsys, answers, key, line):
     path = write(tmp_path, answers)
     code, out, err = assess(capsys, "--answers", str(path), "--json")
-    assert code == 2 and out == ""
+    assert code == 2
+    error = json.loads(out)["error"]  # --json: the error as one object on stdout too
+    assert error["key"] == key and error["line"] == line and error["file"] == str(path)
     assert key in err and "Traceback" not in err
     assert (f"{path}:{line}:" if line else str(path)) in err
 
@@ -478,7 +480,7 @@ def test_ctrl_c_saves_the_answers_so_far(first_party, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["assess", "--today", TODAY], input=stdin)
     assert result.exit_code == 130
     saved = tmp_path / "ftdecide-answers.partial.yaml"
-    assert f"4 answer(s) saved to {saved.name}" in result.stderr
+    assert f"4 answers saved to {saved.name}" in result.stderr
     assert f"continue with: ftdecide assess --answers {saved.name} --ask" in result.stderr
     partial = yaml.safe_load(saved.read_text())
     assert partial == {"use_case": {"goal": "format", "description": "tickets", "knowledge_changes_often": False},
@@ -502,7 +504,7 @@ def test_end_of_input_is_a_usage_error_that_keeps_the_answers(first_party, tmp_p
     monkeypatch.setattr("sys.stdin", io.StringIO("format\n"))
     code, out, err = assess(capsys, "--save-answers", "mine.yaml")
     assert code == 2 and out == ""
-    assert "the input ended at the question use_case.description; 1 answer(s) saved to mine.yaml" in err
+    assert "the input ended at the question use_case.description; 1 answer saved to mine.yaml" in err
     assert yaml.safe_load((tmp_path / "mine.yaml").read_text()) == {"use_case": {"goal": "format"}}
 
 
@@ -543,7 +545,7 @@ def test_real_process_ctrl_c_saves_answers(tmp_path):
             proc.kill()
     err += rest
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and f"2 answer(s) saved to {saved.name}" in err
+    assert "Traceback" not in err and f"2 answers saved to {saved.name}" in err
     assert yaml.safe_load(saved.read_text()) == {"use_case": {"goal": "task", "description": "sort tickets"}}
 
 

@@ -249,7 +249,8 @@ def test_403_training_not_available_exit_3_wind_down_message_no_traceback(env, s
     server.fail_next(403, method="POST", path=JOBS)
     proc = cli("tune", small_train, "--model", MODEL, "--yes", "--json")
     assert proc.returncode == 3, proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["error"]["type"] == "ProviderError"  # --json: on stdout too
     assert "can no longer create OpenAI fine-tuning jobs" in proc.stderr
     assert "Azure OpenAI" in proc.stderr and "hf" in proc.stderr
     assert "2027-01-06" in proc.stderr
@@ -493,7 +494,7 @@ def test_no_key_in_the_store_run_folder_logs_or_json(server, small_train, tmp_pa
 
 # -- complete() against any OpenAI-compatible server -------------------------------------------
 
-def test_ask_base_url_unknown_model_is_free_unless_a_price_file_says_otherwise(
+def test_ask_base_url_unknown_model_is_unpriced_unless_a_price_file_says_otherwise(
         server, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "openai")
     set_registry(Registry())
@@ -501,14 +502,16 @@ def test_ask_base_url_unknown_model_is_free_unless_a_price_file_says_otherwise(
                          "openai/llama-3-8b", "hello there", "--json")
     assert code == 0, err
     answer = json.loads(out)
-    assert answer["text"] == "hello there" and answer["cost_usd"] == 0.0
+    # a server's own model has no known price: unknown (null), never $0
+    assert answer["text"] == "hello there" and answer["cost_usd"] is None
     assert server.requests[-1].json["model"] == "llama-3-8b"
     prices = tmp_path / "prices.yaml"
-    prices.write_text("as_of: 2026-11-02\nmodels:\n  openai/llama-3-8b:\n    input_per_1m: 1.0\n")
+    prices.write_text("as_of: 2026-11-02\nmodels:\n  openai/llama-3-8b:\n    input_per_1m: 1.0\n"
+                      "    output_per_1m: 0.0\n")
     code, out, err = run(capsys, "ask", "--base-url", server.base_url, "--model",
                          "openai/llama-3-8b", "hello there", "--json", "--prices", prices)
     answer = json.loads(out)
-    # the input price from the file, output still the self-hosted 0
+    # the prices from the file
     assert answer["cost_usd"] == pytest.approx(answer["usage"]["input_tokens"] / 1e6)
 
 

@@ -82,3 +82,8 @@ def count(value: Any) -> str:
     if f is None:
         return "–"
     return f"{round(f):,}"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 example``, ``2 examples``, ``39,600 examples``: a count with its noun agreeing."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -15,17 +15,34 @@ class FtdecideError(Exception):
     """Base of every expected failure: a message for a person and an exit code.
 
     ``hint`` says what to do about it; the CLI prints it on its own line.
+    ``path``, ``line`` (1-based, physical) and ``key`` (a dotted config key or a
+    ``--flag``) point at the place to fix where the raising code knows it: the
+    message then starts with ``path:line:``, and ``--json`` reports them as
+    ``file``, ``line`` and ``key`` (see :meth:`to_json`).
     """
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, hint: str | None = None, path: str | None = None,
+                 line: int | None = None, key: str | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+        self.message = where + message
         self.hint = hint
+        self.path = path
+        self.line = line
+        self.key = key
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.message
+
+    def to_json(self) -> dict[str, object]:
+        """What ``--json`` prints on stdout for this error: ``{"error": {...}}``."""
+        return {"error": {"type": type(self).__name__, "message": self.message,
+                          "hint": self.hint, "file": self.path, "line": self.line,
+                          "key": self.key, "exit_code": self.exit_code}}
 
 
 class UsageError(FtdecideError):
@@ -41,21 +58,6 @@ class DataError(FtdecideError):
     """
 
     exit_code = 2
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | None = None,
-        line: int | None = None,
-        hint: str | None = None,
-    ) -> None:
-        where = ""
-        if path is not None:
-            where = f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(where + message, hint=hint)
-        self.path = path
-        self.line = line
 
 
 class UnknownModelError(UsageError):

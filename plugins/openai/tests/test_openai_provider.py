@@ -314,21 +314,22 @@ def test_unknown_model_is_unknown_without_a_base_url():
     assert OpenAIProvider().model_info("llama-3-8b") is None
 
 
-def test_unknown_model_on_a_self_hosted_server_is_free():
+def test_unknown_model_on_a_self_hosted_server_has_unknown_prices():
+    # a server may be free or billed by the hour: unknown, never $0, until a price file says
     info = OpenAIProvider(base_url="http://localhost:8000/v1").model_info("llama-3-8b")
-    assert (info.input_per_1m, info.output_per_1m) == (0.0, 0.0)
-    assert info.notes == "self-hosted at http://localhost:8000/v1"
+    assert (info.input_per_1m, info.output_per_1m) == (None, None)
+    assert info.notes.startswith("served at http://localhost:8000/v1: prices unknown")
     # catalog models keep their prices even behind a base URL (e.g. a proxy)
     assert OpenAIProvider(base_url="http://x/v1").model_info("gpt-4o-mini").input_per_1m == 0.15
 
 
-def test_price_file_wins_over_self_hosted_zero(monkeypatch):
+def test_price_file_prices_a_self_hosted_model(monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:8000/v1")
     overrides = parse_price_data(
         {"as_of": "2026-11-02", "models": {"openai/llama-3-8b": {"input_per_1m": 0.05}}}, "p.yaml")
     catalog = Catalog({"openai": OpenAIProvider()}, overrides)
     assert catalog.resolve("openai/llama-3-8b").input_per_1m == 0.05
-    assert catalog.resolve("openai/qwen").input_per_1m == 0.0
+    assert catalog.resolve("openai/qwen").input_per_1m is None  # no file entry: unknown
     ft = catalog.resolve("openai/ft:gpt-4.1-nano-2025-04-14:acme::z")
     assert ft.input_per_1m == 0.20 and ft.shutdown == dt.date(2026, 10, 23)
     assert catalog.resolve("gpt-4o-mini").key == "openai/gpt-4o-mini-2024-07-18"

@@ -21,22 +21,29 @@ def resolve_model(catalog: Any, inputs: Mapping[str, Input]) -> ModelInfo:
                 and spec.split("/", 1)[0] != provider.value:
             raise DataError(f"costs.provider is {provider.value!r} but costs.model names "
                             f"{spec.split('/', 1)[0]!r} ({spec})", path=_path_of(provider.source),
+                            key="costs.provider",
                             hint="drop costs.provider, or the provider part of costs.model")
         if "/" not in spec or spec.split("/", 1)[0] not in getattr(catalog, "providers", {}):
             spec = f"{provider.value}/{spec}"
             if provider.value not in getattr(catalog, "providers", {}):
+                from ftdecide.plugins import missing_plugin_error
+
                 installed = ", ".join(sorted(catalog.providers)) or "none"
-                raise DataError(f"costs.provider: no provider named {provider.value!r} is installed",
-                                path=_path_of(provider.source),
-                                hint=f"installed providers: {installed} (`ftdecide plugins`)")
+                missing = missing_plugin_error(str(provider.value))
+                raise DataError(f"costs.provider: {missing.message}" if missing else
+                                f"costs.provider: no provider named {provider.value!r} is installed",
+                                path=_path_of(provider.source), key="costs.provider",
+                                hint=missing.hint if missing else
+                                f"installed providers: {installed} (`ftdecide plugins`)")
     try:
         return catalog.resolve(spec)
     except UnknownModelError as exc:
         where = "" if _path_of(model.source) else f" ({model.source})"
         raise DataError(f"costs.model: unknown model {spec!r}{where}",
-                        path=_path_of(model.source), hint=exc.hint) from None
+                        path=_path_of(model.source), hint=exc.hint, key="costs.model") from None
     except UsageError as exc:
-        raise DataError(f"costs.model: {exc.message}", path=_path_of(model.source), hint=exc.hint) from None
+        raise DataError(f"costs.model: {exc.message}", path=_path_of(model.source), hint=exc.hint,
+                        key="costs.model") from None
 
 
 def _settle_model(catalog: Any, inputs: dict[str, Input]) -> ModelInfo:

@@ -293,7 +293,7 @@ def validate(data: Any, *, origin: str, lines: Mapping[str, int] | None = None,
     path = None if origin == "interactive" else origin
 
     def error(key: str, message: str, hint: str | None = None) -> DataError:
-        return DataError(message, path=path, line=lines.get(key), hint=hint)
+        return DataError(message, path=path, line=lines.get(key), hint=hint, key=key)
 
     if data is None:
         data = {}
@@ -373,27 +373,6 @@ def with_assumptions(answers: Answers) -> Answers:
     return out
 
 
-def _yaml_lines(text: str) -> dict[str, int]:
-    """The 1-based line of every dotted key's value in a YAML document (best effort)."""
-    import yaml
-
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return {}
-    lines: dict[str, int] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
-                lines[key] = key_node.start_mark.line + 1
-                walk(value_node, key)
-
-    walk(root, "")
-    return lines
-
-
 def read_answers(path: str | Path, *, partial: bool = False) -> Answers:
     """Read and validate an answers file (YAML, or JSON by its ``.json`` suffix)."""
     p = Path(path)
@@ -410,15 +389,9 @@ def read_answers(path: str | Path, *, partial: bool = False) -> Answers:
         except json.JSONDecodeError as exc:
             raise DataError(f"invalid JSON: {exc.msg}", path=str(p), line=exc.lineno) from None
     else:
-        import yaml
+        from ftdecide.data._yamlfile import read_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise DataError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path=str(p),
-                            line=mark.line + 1 if mark is not None else None) from None
-        lines = _yaml_lines(text)
+        data, lines = read_yaml(text, str(p))  # a key given twice is an error, not last-wins
     return validate(data, origin=str(p), lines=lines, partial=partial)
 
 

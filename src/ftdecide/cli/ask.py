@@ -56,5 +56,12 @@ def ask(prompt: str, model: str, system: str | None, temperature: float | None,
     click.echo(result["text"])
     u = result["usage"]
     cached = f" ({u['cached_input_tokens']} cached)" if u["cached_input_tokens"] else ""
-    err(f"[{result['model']}: {u['input_tokens']} in{cached}, {u['output_tokens']} out, "
-         f"{result['latency_s']:.2f} s, {money(result['cost_usd'])}]")
+    cost = "cost unknown" if result["cost_usd"] is None else money(result["cost_usd"])
+    err(f"[{result['model']}: {u['input_tokens']:,} in{cached}, {u['output_tokens']:,} out, "
+         f"{result['latency_s']:.2f} s, {cost}]")
+    if result["cost_usd"] is None:
+        from ftdecide.pricing._catalog import user_price_file
+
+        err(f"  no price is known for {result['model']}: add input_per_1m and output_per_1m "
+            f"for it in a price file (--prices FILE, or {user_price_file()}; README "
+            "\"Prices\")")

@@ -14,21 +14,57 @@ from typing import Any
 
 import click
 
+from ftdecide._formatting import counted
 from ftdecide.cli.common import echo_json, err, open_catalog
 from ftdecide.errors import UsageError
 
 PARTIAL_ANSWERS = "ftdecide-answers.partial.yaml"
 
 
+def _question_kind(question: Any) -> str:
+    if question.type == "choice":
+        return " | ".join(question.choices)
+    if question.type == "bool":
+        return "true | false"
+    if question.type == "number":
+        low = "" if question.min is None else f"{question.min:g}"
+        high = question.max if isinstance(question.max, str) else (
+            "" if question.max is None else f"{question.max:g}")
+        span = (f" {low}..{high}" if low and high else f" >= {low}" if low
+                else f" <= {high}" if high else "")
+        return ("whole number" if question.integer else "number") + span
+    return "text" + (f", e.g. {question.example}" if question.example else "")
 
-@click.command()
+
+class _AssessCommand(click.Command):
+    """``assess --help`` ends with every key of the answers file, read from the questions."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        from ftdecide.assess._questionnaire import load_questions
+
+        questions = load_questions()
+        formatter.write_paragraph()
+        with formatter.section("Answers file (--answers, --save-answers)"):
+            formatter.write_text(
+                "YAML (or JSON), nested by the dots of each key, e.g. use_case: {goal: format}; "
+                "keys marked * are required, any other may be left out (unknown). A wrong key "
+                "or value exits 2 naming the key and its line.")
+            formatter.write_dl([(q.id + (" *" if q.required else ""), _question_kind(q))
+                                for q in questions.questions])
+
+
+
+@click.command(cls=_AssessCommand)
 @click.option("--answers", "-a", "answers_path", type=click.Path(dir_okay=False),
-              help="Answers file (YAML or JSON) instead of the questions; see README “Assess”.")
+              help="Answers file (YAML or JSON) instead of the questions; its keys are listed "
+                   "below.")
 @click.option("--ask", "ask_missing", is_flag=True,
               help="With --answers: ask the questions the file leaves out (e.g. a file saved after Ctrl-C).")
 @click.option("--from-run", "run_id", metavar="RUN",
-              help="A compare run whose measurements (quality per arm with intervals, tokens, "
-                   "costs) replace the matching answers.")
+              help="A compare run (its id, or a report folder with its results.json) whose "
+                   "measurements (quality per arm with intervals, tokens, costs) replace the "
+                   "matching answers.")
 @click.option("--train", "train_path", type=click.Path(dir_okay=False),
               help="Training set: validated and priced (examples, prompt tokens, training cost).")
 @click.option("--save-answers", type=click.Path(dir_okay=False),
@@ -70,13 +106,9 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
         _check_out(out)
     results = None
     if run_id:
-        from ftdecide.compare import RunStore
+        from ftdecide.compare import finished_results
 
-        record = RunStore().get_run(run_id)
-        if not record.results:
-            raise UsageError(f"run {run_id} has no results yet ({record.status})",
-                             hint=f"finish it with: ftdecide compare --resume {run_id}")
-        results = record.results
+        run_id, results, _ = finished_results(run_id)
     catalog = open_catalog(price_files)
     if answers_path:
         answers = qn.read_answers(answers_path, partial=ask_missing)
@@ -139,15 +171,25 @@ def _ask(qn: Any, preset: Any, save_to: str | None, validators: Any = None) -> A
     try:
         return qn.ask(preset, validators=validators)
     except qn.Interrupted as stop:
+        count = len(stop.answers.values)
+        if count == len(preset.values):  # nothing new answered: write no file
+            if stop.eof:
+                raise UsageError("no answer could be read: the input is not a terminal (or it "
+                                 "ended) before the first question",
+                                 hint="answer in a terminal, or give the answers in a file: "
+                                      "ftdecide assess --answers answers.yaml (its keys: "
+                                      "ftdecide assess --help)") from None
+            err("")
+            err("Interrupted before any answer; nothing saved.")
+            sys.exit(130)
         path = qn.save_answers(stop.answers, save_to or qn.free_path(PARTIAL_ANSWERS),
                                note=f"partial: stopped at {stop.question.id}")
-        count = len(stop.answers.values)
         if stop.eof:
-            raise UsageError(f"the input ended at the question {stop.question.id}; {count} answer(s) "
+            raise UsageError(f"the input ended at the question {stop.question.id}; {counted(count, 'answer')} "
                              f"saved to {path}",
                              hint=f"answer in a terminal, or give a file: ftdecide assess --answers {path} --ask") from None
         err("")
-        err(f"Interrupted: {count} answer(s) saved to {path}")
+        err(f"Interrupted: {counted(count, 'answer')} saved to {path}")
         err(f"  continue with: ftdecide assess --answers {path} --ask")
         sys.exit(130)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ftdecide._formatting import counted
 from ftdecide.cli.common import echo_json, err, open_catalog
 from ftdecide.errors import UsageError
 
@@ -160,13 +161,13 @@ def compare(config_path: str | None, example: str | None, train: str | None,
         record = store.get_run(resume_id)
         if config_path or example:
             raise UsageError("--resume takes its config from the run; drop --config/--example")
-        file_values, source = dict(record.config), None
+        file_values, source, lines = dict(record.config), None, {}
         file_values.pop("source", None)
     else:
         if config_path and example:
             raise UsageError("give --config or --example, not both")
         source = example_config(example) if example else config_path
-        file_values = compare_config.read_file(source) if source else {}
+        file_values, lines = compare_config.read_file_lines(source) if source else ({}, {})
     flags = {"train": train, "eval": eval_path, "corpus": corpus, "model": model, "tuned": tuned,
              "tune": {} if tune_flag else None, "arms": arms, "baseline": baseline,
              "shots": shots, "shot_selection": shot_selection, "retrieval": retrieval,
@@ -176,11 +177,19 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "price_as": price_as}
     if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
         raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
-    config = compare_config.build(file_values, flags, source=source)
+    config = compare_config.build(file_values, flags, source=source, lines=lines)
+    unknown = sorted({arm for arm, _ in gates if arm not in config.arms})
+    if unknown:
+        raise UsageError(f"--fail-under {unknown[0]}: the arm {unknown[0]} is not in this run "
+                         f"(arms: {', '.join(config.arms)})", key="--fail-under",
+                         hint="gate an arm the run has, or add it to arms (--arms)")
+    for notice in config.notices:
+        err(f"note: {notice}")
     catalog = open_catalog(price_files)
     if dry_run:
         plan = cmp.dry_run(config, catalog=catalog, store=store, resume=resume_id,
                            retrain=retrain)
+        _unknown_stays_unknown(plan, catalog)
         if as_json:
             echo_json(plan)
         else:
@@ -216,7 +225,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
         _render_summary(result.results, report_path, outcome)
     if outcome.budget_stopped:
         err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
-             f"({outcome.skipped} call(s) not made, ${outcome.spent_usd:.4f} spent). "
+             f"({counted(outcome.skipped, 'call')} not made, ${outcome.spent_usd:.4f} spent). "
              f"Continue with: ftdecide compare --resume {result.run_id} --max-cost <higher>")
         sys.exit(1)
     failures = cmp.fail_under(result.results, gates)
@@ -232,6 +241,28 @@ def _write_report(results: dict[str, Any], out_dir: Path) -> Any:
     return write_report(results, out_dir)
 
 
+def _unknown_stays_unknown(plan: dict[str, Any], catalog: Any) -> None:
+    """An arm whose model has no price predicts an unknown cost, not $0 (a self-hosted
+    server's model, say); the total is then unknown too."""
+    from ftdecide.errors import FtdecideError
+    from ftdecide.pricing._costs import base_prices
+
+    unpriced = []
+    for arm, a in plan["arms"].items():
+        if a["predicted_cost_usd"] is None or not a["calls"]:
+            continue
+        try:
+            known = base_prices(catalog.resolve(a["model"])).known
+        except FtdecideError:
+            known = False
+        if not known:
+            a["predicted_cost_usd"] = None
+            unpriced.append(arm)
+    plan["unpriced_arms"] = unpriced
+    if unpriced:
+        plan["predicted_cost_usd"] = None
+
+
 def render_dry_run(plan: dict[str, Any]) -> None:
     from ftdecide.report._text import money, table
 
@@ -239,9 +270,14 @@ def render_dry_run(plan: dict[str, Any]) -> None:
              "unknown" if a["predicted_cost_usd"] is None else money(a["predicted_cost_usd"])]
             for arm, a in plan["arms"].items()]
     click.echo(table(["arm", "model", "calls", "cached", "recorded", "predicted cost"], rows))
-    click.echo(f"{plan['items']} eval items; {plan['calls']} calls would be made, at most "
-               f"{money(plan['predicted_cost_usd'])} (prompt tokens at input prices + max_tokens "
-               f"at output prices)")
+    if plan["predicted_cost_usd"] is None:
+        cost = ("an unknown cost (no price for the model of "
+                + ", ".join(plan.get("unpriced_arms") or ["an arm"])
+                + ": add one with --prices FILE)")
+    else:
+        cost = (f"at most {money(plan['predicted_cost_usd'])} (prompt tokens at input prices + "
+                "max_tokens at output prices)")
+    click.echo(f"{plan['items']:,} eval items; {plan['calls']:,} calls would be made, {cost}")
     tune = plan["tune"]
     if tune and tune["action"] != "new":
         click.echo(f"no new fine-tune: {tune['message']}")
@@ -279,8 +315,14 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
                       "tokens in", "cost/1k", "p50 s", "calls"], rows))
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
-    err(f"{outcome.new_calls} new call(s), {outcome.cached_calls} from the cache, "
-         f"{outcome.resumed_calls} already recorded; ${outcome.spent_usd:.4f} spent")
+    unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None]
+    spent = f"${outcome.spent_usd:.4f} spent"
+    if unpriced and outcome.new_calls:  # an unknown price is unknown, not $0
+        spent = ("spent: unknown" if len(unpriced) == len(results["arms"]) else
+                 f"{spent} on priced calls, unknown on {', '.join(unpriced)}")
+        spent += " (no price for the model: add one with --prices FILE)"
+    err(f"{counted(outcome.new_calls, 'new call')}, {outcome.cached_calls:,} from the cache, "
+         f"{outcome.resumed_calls:,} already recorded; {spent}")
 
 
 @click.command()
@@ -288,22 +330,23 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
 @click.option("--out", "-o", default="reports", show_default=True, help="Folder for the report.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 def report(run_id: str, out: str, as_json: bool) -> None:
-    """Re-render the report of a compare run from the run store (calls nothing).
+    """Re-render the report of a compare run (calls nothing).
+
+    RUN is a run id from the local run store, or a report folder (or the
+    results.json in it) that a run wrote, here or on a colleague's machine.
 
     \b
-    Example:
+    Examples:
       ftdecide report cmp-20261128-ab12cd
+      ftdecide report shared/reports/cmp-20261128-ab12cd --out reports
     """
-    from ftdecide.compare import RunStore
+    from ftdecide.compare import finished_results
     from ftdecide.paths import check_output_dir
 
     check_output_dir(out, what="--out")
-    record = RunStore().get_run(run_id)
-    if not record.results:
-        raise UsageError(f"run {run_id} has no results yet ({record.status})",
-                         hint=f"finish it with: ftdecide compare --resume {run_id}")
-    paths = _write_report(record.results, Path(out) / run_id)
+    rid, results, status = finished_results(run_id)
+    paths = _write_report(results, Path(out) / rid)
     if as_json:
-        echo_json({"run_id": run_id, "report": str(paths.html), "status": record.status})
+        echo_json({"run_id": rid, "report": str(paths.html), "status": status})
     else:
         click.echo(f"report: {paths.html}")

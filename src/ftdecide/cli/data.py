@@ -35,11 +35,14 @@ def validate(file: str, model: str | None, fmt: str | None, as_json: bool,
       ftdecide validate train.jsonl --model gpt-4o-mini-2024-07-18
     """
     import ftdecide.data as data
+    from ftdecide._formatting import counted
+    from ftdecide.data import _checks as checks
+    from ftdecide.data import _read as read
     from ftdecide.data import _tokens as tokens
     from ftdecide.report._text import lines_list, number, table
 
     encoding, limit, model_key = tokens.DEFAULT_ENCODING, None, None
-    if model:
+    if model is not None:  # --model "" is a mistake, not "no model"
         info = open_catalog(price_files).resolve(model)
         encoding = info.encoding or encoding
         limit = info.training_token_limit
@@ -53,11 +56,18 @@ def validate(file: str, model: str | None, fmt: str | None, as_json: bool,
             bar.render_finish()
     result = report.to_dict()
     result["model"] = model_key
+    # what exactly is wrong on the first line of each category, and what to do about it
+    array = read.json_array_error(file) if "invalid_json" in report.errors or \
+        "data_type" in report.errors else None
+    firsts = {c: lines[0] for c, lines in {**report.errors, **report.warnings}.items() if lines}
+    details = read.explain_first(file, firsts, report.format) if report.errors else {}
+    result["details"] = {c: {"line": firsts[c], "detail": d} for c, d in details.items()}
+    result["hint"] = (f"{array.message}; {array.hint}" if array is not None else None)
     if as_json:
         echo_json(result)
     else:
         status = "valid" if report.valid else "INVALID"
-        click.echo(f"{report.file}: {status} ({report.format}, {report.examples:,} examples, "
+        click.echo(f"{report.file}: {status} ({report.format}, {counted(report.examples, 'example')}, "
                    f"encoding {report.encoding}"
                    + (f", limit {limit:,} tokens per example" if limit else "") + ")")
         stats = report.stats
@@ -73,15 +83,22 @@ def validate(file: str, model: str | None, fmt: str | None, as_json: bool,
             click.echo()
             click.echo(table(["", "min", "p5", "median", "mean", "p95", "max"], rows))
         click.echo(f"\ntotal tokens: {report.tokens_total:,}")
+        if array is not None:
+            click.echo(f"\nerror: {array.message}")
+            click.echo(f"  {array.hint}")
         for title, found in (("errors", report.errors), ("warnings", report.warnings)):
             if not found:
                 continue
             click.echo(f"\n{title}:")
             for category, lines in found.items():
+                if array is not None and category in ("invalid_json", "data_type"):
+                    continue  # said once above, with the command that converts the file
                 where = f" at line {lines_list(lines)}" if lines else ""
-                count = f"{len(lines)} × " if len(lines) > 1 else ""
+                count = f"{len(lines):,} × " if len(lines) > 1 else ""
                 click.echo(f"  {count}{category}{where}")
-                advice = data.ADVICE.get(category)
+                if category in details:
+                    click.echo(f"      line {lines[0]}: {details[category]}")
+                advice = checks.advice(category, report.format)
                 if advice:
                     click.echo(f"      → {advice}")
     sys.exit(0 if report.valid else 2)

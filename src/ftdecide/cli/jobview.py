@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ftdecide._formatting import counted
 from ftdecide.cli.common import echo_json, err
 
 
@@ -97,7 +98,7 @@ def render_dry_run(result: dict[str, Any], as_json: bool) -> None:
                 click.echo(f"  {key.replace('_', ' ')}: {result[key]}")
         if isinstance(result.get("data"), dict):
             click.echo(f"  data: {result['data'].get('path')} "
-                       f"({result['data'].get('examples')} examples)")
+                       f"({_examples(result['data'].get('examples'))})")
         for line in result.get("validated_by") or []:
             click.echo(f"  checked by: {line}")
         if result.get("shell"):
@@ -107,6 +108,10 @@ def render_dry_run(result: dict[str, Any], as_json: bool) -> None:
         err(f"Note: {note}")
 
 
+def _examples(n: Any) -> str:
+    return counted(n, "example") if isinstance(n, int) else f"{n} examples"
+
+
 def render_tune_estimate(estimate: dict[str, Any]) -> None:
     """The cost shown before confirmation (stderr: stdout is for the result)."""
     from ftdecide.report._text import money, number
@@ -114,12 +119,12 @@ def render_tune_estimate(estimate: dict[str, Any]) -> None:
     if estimate.get("hardware"):
         # priced in hardware time: the epochs (and steps) of each hardware class are in
         # its table row, and the token price of the cookbook formula does not apply
-        err(f"{estimate['model']}: {estimate['examples']:,} examples, "
+        err(f"{estimate['model']}: {_examples(estimate['examples'])}, "
              f"{estimate['tokens']['total']:,} tokens")
         err(hardware_table(estimate["hardware"]))
         return
-    err(f"{estimate['model']}: {estimate['examples']:,} examples, "
-         f"{estimate['tokens']['total']:,} tokens, {estimate['epochs']} epoch(s) "
+    err(f"{estimate['model']}: {_examples(estimate['examples'])}, "
+         f"{estimate['tokens']['total']:,} tokens, {counted(estimate['epochs'], 'epoch')} "
          f"({estimate['epochs_source']})")
     if estimate.get("training_cost_usd") is not None:
         tier = (estimate.get("price") or {}).get("tier")

@@ -37,7 +37,8 @@ from ftdecide.cli.common import (
               "the training cost over for break-even (default: until shutdown, else 12).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @prices_option
-def estimate(file: str, model: str, epochs: int | None, tier: str | None,
+@click.pass_context
+def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier: str | None,
              requests_per_month: int | None, prompt_tokens: float | None,
              few_shot_from: str | None, shots: int, tuned_prompt_tokens: float | None,
              output_tokens: float | None, horizon_months: float | None, as_json: bool,
@@ -56,6 +57,7 @@ def estimate(file: str, model: str, epochs: int | None, tier: str | None,
     from ftdecide.pricing import _estimate as est
     from ftdecide.report._text import money, number, table
 
+    _check_economics_flags(ctx, requests_per_month, prompt_tokens, few_shot_from)
     catalog = open_catalog(price_files)
     info = catalog.resolve(model)
     est.check_tunable(info, catalog)
@@ -70,6 +72,7 @@ def estimate(file: str, model: str, epochs: int | None, tier: str | None,
                                      {"epochs": epochs})
     if hardware is not None:
         result["hardware"] = hardware
+    result["notices"] = est.notices(catalog.providers[info.provider], info)
     if requests_per_month is not None:
         result["economics"] = est.economics(
             info, train_path=file, requests_per_month=requests_per_month,
@@ -107,11 +110,43 @@ def estimate(file: str, model: str, epochs: int | None, tier: str | None,
 
         click.echo(hardware_table(result["hardware"]))
     if result["over_limit_examples"]:
-        click.echo(f"note: {result['over_limit_examples']} example(s) exceed the limit; they "
-                   "would be truncated and are billed at the limit")
+        n = result["over_limit_examples"]
+        click.echo(f"note: {n:,} {'example exceeds' if n == 1 else 'examples exceed'} the "
+                   "limit; they would be truncated and are billed at the limit")
+    for notice in result["notices"]:
+        click.echo(f"notice: {notice}")
     econ = result.get("economics")
     if econ:
         _render_economics(econ, info)
+
+
+def _check_economics_flags(ctx: click.Context, requests_per_month: int | None,
+                           prompt_tokens: float | None, few_shot_from: str | None) -> None:
+    """The inference flags mean something only with --requests-per-month, and today's prompt
+    comes from one place: say so rather than ignore a flag."""
+    from click.core import ParameterSource
+
+    from ftdecide.errors import UsageError
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+    flags = {"prompt_tokens": "--prompt-tokens", "few_shot_from": "--few-shot-from",
+             "shots": "--shots", "tuned_prompt_tokens": "--tuned-prompt-tokens",
+             "output_tokens": "--output-tokens", "horizon_months": "--horizon-months"}
+    if requests_per_month is None:
+        used = [flag for name, flag in flags.items() if given(name)]
+        if used:
+            raise UsageError(f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} used only "
+                             "for the inference economics, which need --requests-per-month",
+                             key=used[0], hint="add --requests-per-month N (e.g. 100000), or "
+                             f"drop {', '.join(used)}")
+    if prompt_tokens is not None:
+        other = [flags[n] for n in ("few_shot_from", "shots") if given(n)]
+        if other:
+            raise UsageError(f"--prompt-tokens gives today's prompt size; {' and '.join(other)} "
+                             "would build one to measure it", key="--prompt-tokens",
+                             hint="give --prompt-tokens, or --few-shot-from/--shots, not both")
 
 
 def _render_economics(econ: dict[str, Any], info: Any) -> None:
@@ -135,8 +170,14 @@ def _render_economics(econ: dict[str, Any], info: Any) -> None:
         click.echo("payback: unknown (no inference prices for this model)")
     elif econ["payback_months"] is None:
         per_request = (econ["base_cost_per_request"] or 0) - (econ["tuned_cost_per_request"] or 0)
-        why = ("hosting costs more than the tokens saved at this volume" if per_request > 0
-               else "the fine-tuned price premium outweighs the tokens saved")
+        if per_request <= 0:
+            why = "the fine-tuned price premium outweighs the tokens saved"
+        elif econ["requests_per_month"] == 0:
+            why = "no requests a month, so nothing is saved"
+        elif econ["hosting_monthly_usd"]:
+            why = "hosting costs more than the tokens saved at this volume"
+        else:
+            why = "the tokens saved do not cover the training cost"
         click.echo(f"monthly saving: {money(savings)} → payback: never ({why})")
     else:
         click.echo(f"monthly saving: {money(savings)} → payback in "
@@ -178,10 +219,16 @@ def prices(provider: str | None, as_json: bool, price_files: tuple[str, ...]) ->
     from ftdecide.report._text import money, table
 
     catalog = open_catalog(price_files)
+    if provider and provider.lower() in catalog.providers:
+        provider = provider.lower()  # provider names are lower-case: --provider OpenAI works
     if provider and provider not in catalog.providers:
         from ftdecide.errors import UsageError
+        from ftdecide.plugins import missing_plugin_error
 
-        raise UsageError(f"no provider named {provider!r}",
+        missing = missing_plugin_error(provider.lower(), key="--provider")
+        if missing is not None:
+            raise missing
+        raise UsageError(f"no provider named {provider!r}", key="--provider",
                          hint="installed: " + (", ".join(sorted(catalog.providers)) or "none"))
     models = catalog.models(provider)
     if as_json:

@@ -41,11 +41,15 @@ _ALIASES = {
 }
 
 
-def arm_name(value: str, *, key: str = "arms", where: str = "") -> str:
-    """The canonical name of an arm; hyphenated and underscored spellings accepted."""
+def arm_name(value: str, *, key: str = "arms", where: str = "",
+             at: Mapping[str, Any] | None = None) -> str:
+    """The canonical name of an arm; hyphenated and underscored spellings accepted.
+
+    ``at`` (``path``, ``line``, ``key``) says where the value was written, for the error.
+    """
     canon = _ALIASES.get(str(value).strip().lower())
     if canon is None:
-        raise UsageError(f"{where}{key}: unknown arm {value!r}",
+        raise UsageError(f"{where}{key}: unknown arm {value!r}", **(at or {"key": key}),
                          hint=f"use some of: {', '.join(ARMS)}")
     return canon
 
@@ -78,11 +82,15 @@ class CompareConfig:
     task: str | None = None
     price_as: str | None = None
     source: str | None = field(default=None, compare=False)
+    #: what the defaults decided that a person should hear (an arm left out, the baseline
+    #: chosen); the CLI prints them on stderr
+    notices: tuple[str, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as it goes into the run store and the report."""
         data = dataclasses.asdict(self)
         data.pop("source")
+        data.pop("notices")
         data["arms"] = list(self.arms)
         return data
 
@@ -124,53 +132,114 @@ TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
              "lr_multiplier", "tier", "lora_layers")
 
 
+#: The flag that sets each key, where it is not ``--`` + the key with dashes.
+_FLAGS = {"max_cost_usd": "--max-cost", "eval": "--eval", "batch": "--batch/--no-batch"}
+_PATH_KEYS = ("train", "eval", "corpus", "out")
+
+
 def read_file(path: str) -> dict[str, Any]:
     """The mapping in a YAML or JSON config file (UsageError when it is not one)."""
-    import yaml
+    return read_file_lines(path)[0]
+
+
+def read_file_lines(path: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """The mapping in a YAML or JSON config file and the line of each (dotted) key.
+
+    A key given twice is an error naming both lines, not a silent last-one-wins.
+    """
+    from ftdecide.data._yamlfile import read_yaml
 
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such config file",
+        raise UsageError("no such config file", path=path, key="--config",
                          hint="pass the path of a compare.yaml (see the README)") from None
+    except IsADirectoryError:
+        raise UsageError("is a folder, not a config file", path=path, key="--config",
+                         hint="pass the compare.yaml inside it") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UsageError(f"{path}:{line} is not valid YAML: {problem}") from None
+        raise UsageError(f"cannot be read: {exc}", path=path) from None
+    data, lines = read_yaml(text, path, error=UsageError)
     if data is None:
-        return {}
+        return {}, lines
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: the config must be a mapping of keys, not {type(data).__name__}")
-    return data
+        raise UsageError(f"the config must be a mapping of keys, not {type(data).__name__}",
+                         path=path, line=1)
+    return data, lines
 
 
-def _check(key: str, value: Any, where: str) -> Any:
+class _Where:
+    """Where each key's value came from: a line of the config file, or a flag."""
+
+    def __init__(self, source: str | None, lines: Mapping[str, int]) -> None:
+        self.source = source
+        self.lines = dict(lines)
+        self.flags: set[str] = set()
+
+    def name(self, key: str) -> str:
+        """How to name ``key`` in a message: the flag that set it, or the config key."""
+        if key in self.flags:
+            return _FLAGS.get(key, "--" + key.replace("_", "-"))
+        return key
+
+    def at(self, key: str) -> dict[str, Any]:
+        """``path``/``line``/``key`` for an error about ``key``."""
+        if key in self.flags:
+            return {"key": self.name(key)}
+        if self.source is None:
+            return {"key": key}
+        line = self.lines.get(key) or self.lines.get(key.split(".")[0])
+        return {"path": self.source, "line": line, "key": key}
+
+    def error(self, key: str, message: str, hint: str | None = None) -> UsageError:
+        return UsageError(f"{self.name(key)}: {message}", hint=hint, **self.at(key))
+
+
+def _check(key: str, value: Any, where: _Where) -> Any:
     kind, what = _FIELDS[key]
     if value is None:
         return None
     if kind is int and isinstance(value, bool) or (kind is bool and not isinstance(value, bool)):
-        raise UsageError(f"{where}{key}: expected {what}, got {value!r}")
+        raise where.error(key, f"expected {what}, got {value!r}")
     if not isinstance(value, kind):
-        raise UsageError(f"{where}{key}: expected {what}, got {value!r}")
+        raise where.error(key, f"expected {what}, got {value!r}")
+    if kind is str and key in _PATH_KEYS and not value.strip():
+        raise where.error(key, f"is empty; expected {what}")
     return value
 
 
+def _check_paths(values: Mapping[str, Any], where: _Where) -> None:
+    """The data files exist: a missing one names the key (and line) that gave it."""
+    for key in ("train", "eval", "corpus"):
+        value = values.get(key)
+        if not value:
+            continue
+        p = Path(value)
+        relative = (" (a path in a config file is relative to the file's folder)"
+                    if key not in where.flags and where.source else "")
+        if not p.exists():
+            raise where.error(key, f"{value}: no such {'file or folder' if key == 'corpus' else 'file'}",
+                              hint=f"check the path{relative}")
+        if key != "corpus" and p.is_dir():
+            raise where.error(key, f"{value} is a folder, not a data file",
+                              hint="give the JSONL or CSV file inside it")
+
+
 def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None,
-          *, source: str | None = None) -> CompareConfig:
+          *, source: str | None = None, lines: Mapping[str, int] | None = None
+          ) -> CompareConfig:
     """Merge a config file's values with flags (flags win) and validate every key.
 
     Relative paths in a file are relative to the file's folder (so a config
     committed beside its data works from anywhere); paths given as flags are
-    relative to the current directory.
+    relative to the current directory. ``lines`` (from :func:`read_file_lines`)
+    puts the line of the key at fault into errors; an error about a value a flag
+    gave names the flag, not the file.
     """
-    where = f"{source}: " if source else ""
+    where = _Where(source, lines or {})
     values: dict[str, Any] = {}
+    notices: list[str] = []
     base = Path(source).parent if source else None
     for raw_key, value in (file_values or {}).items():
         key = _KEY_ALIASES.get(str(raw_key), str(raw_key))
@@ -179,64 +248,88 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
 
             close = difflib.get_close_matches(key, list(_FIELDS), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(_FIELDS)}"
-            raise UsageError(f"{where}unknown key {raw_key!r}", hint=hint)
+            raise UsageError(f"unknown key {raw_key!r}", hint=hint, **where.at(str(raw_key)))
+        if str(raw_key) != key and str(raw_key) in where.lines:
+            where.lines.setdefault(key, where.lines[str(raw_key)])
         value = _check(key, value, where)
-        if key in ("train", "eval", "corpus", "out") and value is not None and base is not None:
+        if key in _PATH_KEYS and value is not None and base is not None:
             value = str(value) if os.path.isabs(value) else str(base / value)
         values[key] = value
     for key, value in (flags or {}).items():
         if value is None or value == ():
             continue
-        values[key] = _check(key, value, "")
+        where.flags.add(key)
+        values[key] = _check(key, value, where)
     for required in ("train", "eval", "model"):
         if not values.get(required):
-            raise UsageError(f"{where}missing {required!r}",
+            raise UsageError(f"missing {required!r}", path=source, key=required,
                              hint=f"set {required}: in the config or pass --{required}")
+    _check_paths(values, where)
     if values.get("tuned") and values.get("tune") is not None:
-        raise UsageError(f"{where}tuned and tune are both set",
-                         hint="give a fine-tuned model id (tuned:) or options to train one (tune:), not both")
+        raise where.error("tune", "tuned and tune are both set",
+                          hint="give a fine-tuned model id (tuned:) or options to train one "
+                               "(tune:), not both")
     tune = values.get("tune")
     if tune is not None:
         for k in tune:
             if str(k).replace("-", "_") not in TUNE_KEYS:
-                raise UsageError(f"{where}tune.{k}: unknown tune option",
+                raise UsageError(f"tune.{k}: unknown tune option", **where.at(f"tune.{k}"),
                                  hint=f"known: {', '.join(TUNE_KEYS)}")
         values["tune"] = {str(k).replace("-", "_"): v for k, v in tune.items()}
         if values["tune"].get("options") is not None and not isinstance(values["tune"]["options"],
                                                                         dict):
-            raise UsageError(f"{where}tune.options: expected a mapping of provider options",
+            raise UsageError("tune.options: expected a mapping of provider options",
+                             **where.at("tune.options"),
                              hint="e.g. tune: {options: {lora_r: 8, max_steps: 12}}")
     arms_value = values.get("arms")
     has_tuned = bool(values.get("tuned")) or values.get("tune") is not None
     if arms_value is None:
         arms = ARMS if has_tuned else tuple(a for a in ARMS if a not in TUNED_ARMS)
+        if not has_tuned:
+            notices.append("the fine-tuned arms (finetuned, finetuned-rag) are left out: no "
+                           "tuned model is given. To include them, set tuned: MODEL (--tuned) "
+                           "or tune: {} (--tune) to train one inside the run")
     else:
         items = arms_value.split(",") if isinstance(arms_value, str) else arms_value
-        names = [arm_name(a, where=where) for a in items if str(a).strip()]
+        names = [arm_name(a, key=where.name("arms"), at=where.at("arms"))
+                 for a in items if str(a).strip()]
         arms = tuple(a for a in ARMS if a in names)  # display order, no duplicates
         if not arms:
-            raise UsageError(f"{where}arms: no arm selected", hint=f"use some of: {', '.join(ARMS)}")
+            raise where.error("arms", "no arm selected", hint=f"use some of: {', '.join(ARMS)}")
     if not has_tuned and any(a in TUNED_ARMS for a in arms):
-        raise UsageError(f"{where}arms: {', '.join(a for a in arms if a in TUNED_ARMS)} needs a tuned model",
-                         hint="set tuned: <model id>, or tune: {} to train one inside the run")
-    baseline = arm_name(values.get("baseline") or "fewshot", key="baseline", where=where)
-    if baseline not in arms:
-        raise UsageError(f"{where}baseline: {baseline!r} is not one of the arms ({', '.join(arms)})",
-                         hint="add it to arms or choose another baseline")
+        raise where.error("arms", f"{', '.join(a for a in arms if a in TUNED_ARMS)} needs a "
+                          "tuned model", hint="set tuned: <model id>, or tune: {} to train one "
+                          "inside the run (--tuned, --tune)")
+    if values.get("baseline"):
+        baseline = arm_name(values["baseline"], key=where.name("baseline"),
+                            at=where.at("baseline"))
+        if baseline not in arms:
+            raise where.error("baseline", f"{baseline!r} is not one of the arms "
+                              f"({', '.join(arms)})",
+                              hint="add it to arms or choose another baseline")
+    elif "fewshot" in arms:
+        baseline = "fewshot"
+    else:
+        baseline = arms[0]
+        notices.append(f"baseline: {baseline} (the default baseline, fewshot, is not among the "
+                       f"arms{'' if len(arms) > 1 else '; with one arm there is nothing to compare it with'}). "
+                       "Set baseline: (--baseline) to choose another")
     values["arms"] = arms
     values["baseline"] = baseline
     if values.get("shot_selection", "random") not in SHOT_SELECTIONS:
-        raise UsageError(f"{where}shot_selection: {values['shot_selection']!r} is not one of "
-                         f"{', '.join(SHOT_SELECTIONS)}")
+        raise where.error("shot_selection", f"{values['shot_selection']!r} is not one of "
+                          f"{', '.join(SHOT_SELECTIONS)}")
     if values.get("retrieval", "tfidf") not in RETRIEVERS:
-        raise UsageError(f"{where}retrieval: {values['retrieval']!r} is not one of {', '.join(RETRIEVERS)}")
+        raise where.error("retrieval", f"{values['retrieval']!r} is not one of "
+                          f"{', '.join(RETRIEVERS)}")
     for key, low in (("shots", 0), ("top_k", 1), ("requests_per_month", 0), ("concurrency", 1),
                      ("max_tokens", 1), ("eval_limit", 1)):
         if values.get(key) is not None and values[key] < low:
-            raise UsageError(f"{where}{key}: must be at least {low}, got {values[key]}")
+            raise where.error(key, f"must be at least {low}, got {values[key]}")
     if values.get("max_cost_usd") is not None and values["max_cost_usd"] < 0:
-        raise UsageError(f"{where}max_cost_usd: must not be negative")
+        raise where.error("max_cost_usd", "must not be negative")
     if "fewshot" in arms and values.get("shots", 4) == 0:
-        raise UsageError(f"{where}shots: the few-shot arm needs at least one shot")
+        raise where.error("shots", "the few-shot arm needs at least one shot")
     values["source"] = source
+    values["notices"] = tuple(notices)
     return CompareConfig(**values)

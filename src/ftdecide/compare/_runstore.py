@@ -277,3 +277,40 @@ def _result(row: sqlite3.Row, *, from_cache: bool) -> CallResult:
                       output_tokens=row["output_tokens"],
                       cached_input_tokens=row["cached_input_tokens"], latency_s=row["latency_s"],
                       cost_usd=row["cost_usd"], from_cache=from_cache)
+
+
+def finished_results(ref: str, store: RunStore | None = None) -> tuple[str, dict[str, Any], str]:
+    """``(run id, results, status)`` of a finished compare run, named by its id in the local
+    run store, or by a report folder (``reports/cmp-…``) or the ``results.json`` in it, so a
+    run shared by a colleague can be re-rendered and assessed here.
+    """
+    from ftdecide.errors import DataError
+
+    path = Path(ref)
+    if path.is_dir() or (path.suffix.lower() == ".json" and path.exists()):
+        file = path / "results.json" if path.is_dir() else path
+        if not file.is_file():
+            raise DataError("no results.json in this folder", path=str(path),
+                            hint="give a compare report folder (it holds report.html and "
+                                 "results.json), or a run id from the local run store")
+        try:
+            results = json.loads(file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg}", path=str(file), line=exc.lineno) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read: {exc}", path=str(file)) from None
+        if not isinstance(results, dict) or not isinstance(results.get("arms"), dict) \
+                or not isinstance(results.get("items"), list):
+            raise DataError("not the results.json of a compare run (no arms and items)",
+                            path=str(file), hint="give the results.json a compare run wrote")
+        return str(results.get("run_id") or path.resolve().name), results, "shared"
+    store = store or RunStore()
+    try:
+        record = store.get_run(ref)
+    except UsageError as exc:
+        raise UsageError(exc.message, hint=(exc.hint + "; or give a report folder "
+                                            "(reports/cmp-…, with its results.json)")) from None
+    if not record.results:
+        raise UsageError(f"run {ref} has no results yet ({record.status})",
+                         hint=f"finish it with: ftdecide compare --resume {ref}")
+    return record.id, record.results, record.status

@@ -44,7 +44,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ADVICE", "ERROR_CATEGORIES", "WARNING_CATEGORIES"]
+__all__ = ["ADVICE", "ERROR_CATEGORIES", "WARNING_CATEGORIES", "advice", "explain"]
 
 ERROR_CATEGORIES = (
     "data_type",
@@ -91,6 +91,122 @@ ADVICE: dict[str, str] = {
     "missing_user_message": "examples without a user message",
 }
 
+#: The same advice in the terms of the other formats, where chat's words would mislead
+#: (a CSV has rows and columns, a prompt/completion line has no "role").
+FORMAT_ADVICE: dict[str, dict[str, str]] = {
+    "prompt-completion": {
+        "data_type": 'each line must be one JSON object: {"prompt": "...", "completion": "..."}',
+        "message_missing_key": 'every line needs both "prompt" and "completion"',
+        "missing_content": '"prompt" and "completion" must be non-empty strings',
+        "invalid_json": 'fix the JSON syntax of that line; one {"prompt", "completion"} '
+                        "object per line",
+        "missing_system_message": "prompt/completion examples carry no system message "
+                                  "(fine if intended)",
+    },
+    "csv": {
+        "message_missing_key": "every row needs a cell in both the prompt and the completion "
+                               "column",
+        "missing_content": "the prompt and completion cells must not be empty",
+        "invalid_json": "fix the CSV syntax of that row (usually an unclosed quote)",
+        "missing_system_message": "rows with no system column (or an empty one); fine if "
+                                  "intended",
+    },
+}
+
+
+def advice(category: str, fmt: str | None = None) -> str | None:
+    """What to do about ``category``, in the terms of format ``fmt``."""
+    return FORMAT_ADVICE.get(fmt or "chat", {}).get(category) or ADVICE.get(category)
+
+
+class Problem(str):
+    """Why a line could not be parsed (invalid JSON, bad bytes), kept for :func:`explain`."""
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return {str: "a string", int: "a number", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _names(fmt: str | None, index: int, message: dict[str, Any]) -> tuple[str, str]:
+    """How to name a message and its content in ``fmt``'s terms: ("message 2 (user)", "content")."""
+    role = message.get("role")
+    if fmt == "csv":
+        cell = {"user": "prompt", "assistant": "completion"}.get(str(role), str(role))
+        return f"the {cell} cell", f"the {cell} cell"
+    if fmt == "prompt-completion":
+        key = {"user": "prompt", "assistant": "completion"}.get(str(role), str(role))
+        return f'"{key}"', f'"{key}"'
+    where = f"message {index + 1}" + (f" ({role})" if isinstance(role, str) else "")
+    return where, f"{where}'s content"
+
+
+def explain(raw: Any, category: str, fmt: str | None = None) -> str | None:
+    """One sentence on what exactly is wrong in a record, for its first ``category`` problem:
+    ``weight is a string ("1"); expected the number 0 or 1``. ``raw`` is what the reader
+    checked (the record's messages) or a :class:`Problem`; None when there is nothing to add."""
+    if isinstance(raw, Problem):
+        return str(raw)
+    if category == "missing_messages_list":
+        if isinstance(raw, list):
+            return '"messages" is an empty list'
+        if raw is None:
+            return 'the line has no "messages" key'
+        return f'"messages" is {_kind(raw)}, expected a list of messages'
+    if not isinstance(raw, list):
+        return None
+    for i, message in enumerate(raw):
+        if not isinstance(message, dict):
+            if category == "data_type":
+                return f"message {i + 1} is {_kind(message)} ({_show(message)}), not an object"
+            continue
+        where, content_name = _names(fmt, i, message)
+        role, content = message.get("role"), message.get("content")
+        if category == "message_missing_key" and ("role" not in message or "content" not in message):
+            if fmt in ("csv", "prompt-completion"):
+                return f"{where} is missing"
+            missing = " and ".join(repr(k) for k in ("role", "content") if k not in message)
+            return f"{where} has no {missing}".replace("'", '"')
+        if category == "message_unrecognized_key":
+            extra = [k for k in message if k not in _ALLOWED_KEYS]
+            if extra:
+                return f"{where} has the key {_show(extra[0])}"
+        if category == "unrecognized_role" and "role" in message and role not in _ROLES:
+            return f"{where} has the role {_show(role)}"
+        if category == "missing_content" and "content" in message:
+            if not isinstance(content, str):
+                return f"{content_name} is {_kind(content)} ({_show(content)}), expected text"
+            if not content and not message.get("function_call"):
+                return f"{content_name} is empty"
+        if category == "invalid_weight" and "weight" in message:
+            weight = message["weight"]
+            if role != "assistant":
+                return (f"{where} has a weight; only assistant messages take one "
+                        f"(weight 0 leaves an answer out of training)")
+            if isinstance(weight, str):
+                return f"weight is a string ({_show(weight)}); expected the number 0 or 1"
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                return f"weight is {_kind(weight)} ({_show(weight)}); expected the number 0 or 1"
+            if weight not in (0, 1):
+                return f"weight is {_show(weight)}; expected 0 or 1"
+    if category == "example_missing_assistant_message":
+        roles = ", ".join(str(m.get("role")) for m in raw if isinstance(m, dict)) or "none"
+        return f"the roles are {roles}: no assistant answer to learn"
+    return None
+
+
 _ALLOWED_KEYS = frozenset(("role", "content", "name", "function_call", "weight"))
 _ROLES = ("system", "user", "assistant", "function")
 _DIGEST_BYTES = 8
@@ -107,6 +223,9 @@ class _Record:
     digest: int | None = None
     has_system: bool = False
     has_user: bool = False
+    #: what was checked (messages, or a Problem), kept only when the reader is asked to
+    #: (to explain a bad record); None otherwise
+    raw: Any = None
 
 
 def _digest(messages: list[dict[str, Any]]) -> int:

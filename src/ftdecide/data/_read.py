@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator, Union
 
-from ftdecide.data._checks import ADVICE, _check, _Record
+from ftdecide.data._checks import Problem, _check, _Record, advice, explain
 from ftdecide.errors import DataError, UsageError
 
 __all__ = [
@@ -113,8 +113,10 @@ class _Reader:
     is known (for JSONL without an explicit format: at the first object line).
     """
 
-    def __init__(self, path: PathLike, fmt: str | None = None) -> None:
+    def __init__(self, path: PathLike, fmt: str | None = None, *, keep: bool = False) -> None:
         self.path = os.fspath(path)
+        #: keep what a bad record held (``_Record.raw``), to explain it
+        self.keep = keep
         self.fmt = _resolve_format(path, fmt)
         self.bom = False
         self.bytes_read = 0
@@ -165,33 +167,36 @@ class _Reader:
         for lineno, raw in lines:
             if raw is None:
                 self.records += 1
-                yield _Record(lineno, None, ["invalid_json"])
+                yield self._bad(lineno, "invalid_json", "the line is longer than "
+                                f"{MAX_LINE_BYTES // (1024 * 1024)} MiB")
                 continue
             if raw[:1] != b"{" and not raw.strip():
                 continue
             self.records += 1
             try:
                 text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield _Record(lineno, None, ["encoding_error"])
+            except UnicodeDecodeError as exc:
+                yield self._bad(lineno, "encoding_error", f"byte 0x{raw[exc.start]:02x} at "
+                                f"column {exc.start + 1} is not UTF-8")
                 continue
             try:
                 # _DECODER.decode(text), minus two Python calls per line
                 obj, end = _SCAN(text, _JSON_SPACE(text).end())
                 if end != len(text) and text[end:].strip(" \t\n\r"):
                     raise ValueError("extra data")
-            except (ValueError, StopIteration, RecursionError, MemoryError):
-                yield _Record(lineno, None, ["invalid_json"])
+            except (ValueError, StopIteration, RecursionError, MemoryError) as exc:
+                yield self._bad(lineno, "invalid_json", _json_problem(exc))
                 continue
             del text
             # Valid UTF-8 holds no lone surrogate; only a \\uD800-\\uDFFF escape can
             # make one, so look inside only when the raw line has such an escape.
             if _SURROGATE_ESCAPE.search(raw) and _strings_have_surrogate(obj):
-                yield _Record(lineno, None, ["encoding_error"])
+                yield self._bad(lineno, "encoding_error", "a \\ud800-\\udfff escape makes a "
+                                "lone surrogate")
                 continue
             del raw
             if not isinstance(obj, dict):
-                yield _Record(lineno, None, ["data_type"])
+                yield self._bad(lineno, "data_type", f"the line is {_kind(obj)}, not an object")
                 continue
             if self.fmt is None:
                 self.fmt = _format_of(obj)
@@ -199,7 +204,7 @@ class _Reader:
                 messages: Any = _from_prompt_completion(obj)
             else:
                 messages = obj.get("messages")
-            yield _check(lineno, messages)
+            yield self._checked(lineno, messages)
 
     def _csv(self, lines: Iterator[tuple[int, bytes | None]]) -> Iterator[_Record]:
         oversized: list[int] = []
@@ -250,7 +255,19 @@ class _Reader:
             if any(_has_surrogate(cell) for cell in row):
                 yield _Record(start, None, ["encoding_error"])
                 continue
-            yield _check(start, _from_csv_row(row, columns))
+            yield self._checked(start, _from_csv_row(row, columns))
+
+    def _bad(self, line: int, category: str, why: str) -> _Record:
+        record = _Record(line, None, [category])
+        if self.keep:
+            record.raw = Problem(why)
+        return record
+
+    def _checked(self, line: int, messages: Any) -> _Record:
+        record = _check(line, messages)
+        if self.keep and record.errors:
+            record.raw = messages
+        return record
 
     def _csv_header(self, row: list[str], line: int) -> tuple[int, int, int | None]:
         """Column indexes of prompt, completion and system; DataError when absent."""
@@ -284,6 +301,22 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, not
 _SCAN = _DECODER.scan_once  # what _DECODER.decode runs after skipping leading whitespace
 _JSON_SPACE = re.compile(r"[ \t\n\r]*").match  # JSON's whitespace, as json.decoder.WHITESPACE
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _json_problem(exc: BaseException) -> str:
+    """What the JSON parser said, for a person: ``Expecting ',' delimiter at column 41``."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    if isinstance(exc, StopIteration):
+        return "no JSON value where the line starts"
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return "nested too deep to parse"
+    return str(exc) or "not JSON"
+
+
+def _kind(value: Any) -> str:
+    return {list: "a JSON array", str: "a string", int: "a number", float: "a number",
+            bool: "true or false"}.get(type(value), "null" if value is None else "not an object")
 
 
 def _format_of(obj: dict[str, Any]) -> str:
@@ -404,9 +437,10 @@ def load_examples(path: PathLike, *, fmt: str | None = None, limit: int | None =
     if limit is not None and limit <= 0:
         return []
     examples: list[Example] = []
-    for record in _Reader(path, fmt):
+    reader = _Reader(path, fmt, keep=True)
+    for record in reader:
         if record.errors:
-            raise _record_error(path, record)
+            raise _record_error(path, record, reader.fmt)
         assert record.messages is not None
         examples.append(Example(record.line, record.messages))
         if limit is not None and len(examples) >= limit:
@@ -432,9 +466,10 @@ def to_chat_jsonl(path: PathLike, out_path: PathLike, *, fmt: str | None = None)
                         hint="check that the folder exists and is writable") from None
     try:
         with handle:
-            for record in _Reader(path, fmt):
+            reader = _Reader(path, fmt, keep=True)
+            for record in reader:
                 if record.errors:
-                    raise _record_error(path, record)
+                    raise _record_error(path, record, reader.fmt)
                 handle.write(json.dumps({"messages": record.messages}, ensure_ascii=False))
                 handle.write("\n")
                 count += 1
@@ -448,13 +483,61 @@ def to_chat_jsonl(path: PathLike, out_path: PathLike, *, fmt: str | None = None)
     return count
 
 
-def _record_error(path: PathLike, record: _Record) -> DataError:
+def _record_error(path: PathLike, record: _Record, fmt: str | None = None) -> DataError:
+    if record.line == 1 or record.errors == ["invalid_json"]:
+        array = json_array_error(path)
+        if array is not None:
+            return array
     category = record.errors[0]
     more = f" (also: {', '.join(record.errors[1:])})" if len(record.errors) > 1 else ""
+    detail = explain(record.raw, category, fmt)
     return DataError(
-        f"invalid example: {category}{more}",
+        f"invalid example: {category}{more}" + (f": {detail}" if detail else ""),
         path=os.fspath(path),
         line=record.line,
-        hint=f"{ADVICE.get(category, 'fix that line')}; run `ftdecide validate {os.fspath(path)}` "
-        "to list every problem",
+        hint=f"{advice(category, fmt) or 'fix that line'}; run `ftdecide validate "
+        f"{os.fspath(path)}` to list every problem",
     )
+
+
+def json_array_error(path: PathLike) -> DataError | None:
+    """The error for a file that holds one JSON array (``[{...}, ...]``, often pretty-printed)
+    where JSONL is expected, with the commands that convert it; None for any other file."""
+    name = os.fspath(path)
+    if name.lower().endswith(".csv"):
+        return None
+    try:
+        with open(name, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if not head.removeprefix(_BOM).lstrip(b" \t\r\n").startswith(b"["):
+        return None
+    out = (name[:-5] if name.lower().endswith(".json") else name) + ".jsonl"
+    script = ('python -c "import json,sys; [print(json.dumps(x, ensure_ascii=False)) '
+              f'for x in json.load(open(sys.argv[1]))]" {name} > {out}')
+    return DataError("the file is one JSON array ([ {...}, ... ]), not JSONL: JSONL holds one "
+                     "JSON object per line", path=name, line=1,
+                     hint=f"convert it: {script}  (or: jq -c '.[]' {name} > {out})")
+
+
+def explain_first(path: PathLike, first: dict[str, int], fmt: str | None = None
+                  ) -> dict[str, str]:
+    """For each category, what exactly is wrong on the line given for it (its first line):
+    one pass over the file, up to the last of those lines."""
+    wanted: dict[int, list[str]] = {}
+    for category, line in first.items():
+        wanted.setdefault(line, []).append(category)
+    found: dict[str, str] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    reader = _Reader(path, fmt, keep=True)
+    for record in reader:
+        for category in wanted.get(record.line, ()):
+            detail = explain(record.raw, category, reader.fmt)
+            if detail:
+                found[category] = detail
+        if record.line >= last:
+            break
+    return found

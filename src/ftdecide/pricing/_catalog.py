@@ -213,8 +213,9 @@ class Catalog:
             self._models[key] = base.replace(**dict(entry.fields))
 
     def _described(self, pname: str, model: str) -> ModelInfo | None:
-        """What provider ``pname`` says of a model outside its catalog (a self-hosted
-        model is priced 0), so an override changes only the fields it names."""
+        """What provider ``pname`` says of a model outside its catalog (a model of a
+        self-hosted server, with unknown prices), so an override changes only the fields
+        it names."""
         try:
             info = self.providers[pname].model_info(model)
         except FtdecideError:
@@ -232,6 +233,9 @@ class Catalog:
             raise UsageError("empty model name", hint="pass --model provider/model")
         if "/" in spec:
             pname, _, model = spec.partition("/")
+            if pname.lower() in self.providers:  # provider names are lower-case: OPENAI/ works
+                pname = pname.lower()
+                spec = f"{pname}/{model}"
             if not model.strip():
                 today = _dt.date.today()
                 models = [m.id for m in self.models(pname) if m.shutdown is None
@@ -257,6 +261,12 @@ class Catalog:
                     return info
                 raise UnknownModelError(spec, self.closest(spec))
         matches = [m for m in self._models.values() if spec == m.id or spec in m.aliases]
+        if not matches and "/" in spec:
+            from ftdecide.plugins import missing_plugin_error
+
+            missing = missing_plugin_error(spec.partition("/")[0].lower())
+            if missing is not None:
+                raise missing
         if len(matches) > 1:
             matches = self._prefer(matches, spec)
         if len(matches) == 1:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ftdecide._formatting import counted
 from ftdecide.data import _prompts as strategies
 from ftdecide.data import _tokens as tokens
 from ftdecide.errors import DataError, NotTunableError
@@ -45,9 +46,15 @@ def validated(path: PathLike, info: ModelInfo, progress: Callable[[int], None] |
     report = data.validate(path, encoding=_encoding(info), token_limit=info.training_token_limit,
                            progress=progress)
     if not report.valid:
+        if "invalid_json" in report.errors or "data_type" in report.errors:
+            from ftdecide.data._read import json_array_error
+
+            array = json_array_error(path)
+            if array is not None:
+                raise array
         parts = []
         for category, lines in report.errors.items():
-            parts.append(f"{len(lines)} × {category} (first at line {lines[0]})" if lines
+            parts.append(f"{len(lines):,} × {category} (first at line {lines[0]})" if lines
                          else category)
         raise DataError(
             "the training set is not valid: " + "; ".join(parts),
@@ -84,6 +91,21 @@ def training_estimate(report: Any, info: ModelInfo, *, epochs: int | None = None
         },
         "encoding": _encoding(info),
     }
+
+
+def notices(provider: Any, info: ModelInfo) -> list[str]:
+    """What the provider says before anyone fine-tunes ``info`` (OpenAI's wind-down, the base
+    model's shutdown ...): the warnings ``tune`` shows, from the plugin that knows them.
+
+    ``estimate`` passes no settings, so a provider refusing its own defaults (a missing
+    local folder) is ``tune``'s message to give, not the estimate's.
+    """
+    from ftdecide.errors import FtdecideError
+
+    try:
+        return list(provider.check_tune_options(info.id, hyperparameters={}, options={}) or [])
+    except FtdecideError:
+        return []
 
 
 def hardware_estimate(provider: Any, info: ModelInfo, report: Any,
@@ -144,7 +166,8 @@ def few_shot_prompt(path: PathLike, shots: int, query: list[dict[str, Any]],
         raise DataError("--shots must be 0 or more")
     examples = data.load_examples(path, limit=shots) if shots else []
     if len(examples) < shots:
-        raise DataError(f"asked for {shots} shots but the file has {len(examples)} examples",
+        raise DataError(f"asked for {shots} shots but the file has "
+                        f"{counted(len(examples), 'example')}",
                         path=str(path), hint="lower --shots or use a larger file")
     messages = strategies.few_shot(query, [e.messages for e in examples])
     return messages, tokens.count_examples([messages], encoding)[0]

@@ -7,8 +7,9 @@ Configuration (read when first needed, never at import):
   and a placeholder is sent).
 - ``OPENAI_BASE_URL`` (or the ``base_url`` constructor argument, which
   wins): an OpenAI-compatible server, e.g. ``http://localhost:8000/v1``.
-  Models unknown to the catalog are then allowed and priced at 0 (self-hosted),
-  unless a price file says otherwise.
+  Models unknown to the catalog are then allowed, with unknown prices (a
+  self-hosted server may be free or billed by the hour; ftdecide cannot know), so
+  their cost reads "unknown", never $0, until a price file gives them prices.
 
 Fine-tuning (``ftdecide tune --model openai/...``) goes through
 :mod:`ftdecide_openai.finetune`; eval requests may go through the Batch API
@@ -76,8 +77,9 @@ class OpenAIProvider(shared.SDKProvider):
         """A catalog id or alias; a fine-tuned ``ft:BASE:org:suffix:id``; with a base URL, any id.
 
         A fine-tuned model is priced at its base's ``ft_*`` rates and shuts
-        down with its base. A fine-tune of a base the catalog does not know
-        is described with unknown prices (never 0) unless a base URL is set.
+        down with its base. A fine-tune of a base the catalog does not know,
+        and any model of a server at a base URL, is described with unknown
+        prices (never 0): a price file (``--prices``) gives them prices.
         """
         info = super().model_info(model)
         if info is not None:
@@ -96,8 +98,8 @@ class OpenAIProvider(shared.SDKProvider):
                 )
         if base_url is not None:
             return ftdecide.ModelInfo(
-                id=model, provider=self.name, input_per_1m=0.0, cached_input_per_1m=0.0,
-                output_per_1m=0.0, notes=f"self-hosted at {base_url}",
+                id=model, provider=self.name,
+                notes=f"served at {base_url}: prices unknown; add them with a price file",
             )
         return None
 
