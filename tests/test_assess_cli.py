@@ -28,7 +28,7 @@ from ftdecide.cli.main import cli, main
 from ftdecide.testing import OpenAICompatibleServer
 
 TODAY = "2026-11-28"
-KEYS = ["recommendation", "confidence", "reasons", "costs", "risks", "next_steps", "evidence"]
+KEYS = ["recommendation", "confidence", "confidence_factors", "reasons", "costs", "risks", "next_steps", "evidence"]
 
 
 def write(tmp_path, data, name="answers.yaml") -> Path:

@@ -22,7 +22,7 @@ from ftdecide.errors import DataError
 
 # A consistent, fully known situation: the acceptance scenario (format task, few-shot 0.70 vs a
 # 0.90 target, gpt-4.1-mini, 2M requests a month, 1,800 → 150 prompt tokens), not yet measured.
-BASE = {
+BASE = {name: None for name in FACTS} | {
     "goal": "format", "description": "tickets as JSON", "knowledge_changes_often": False,
     "few_shot_tried": True, "few_shot_quality": 0.70, "rag_tried": False, "rag_quality": None,
     "target_quality": 0.90, "nothing_tried": False, "best_baseline": "Few-shot",
@@ -55,7 +55,7 @@ BASE = {
     "train_checked": False, "train_valid": True, "train_file": "train.jsonl", "train_examples": 800,
     "train_errors": 0, "train_error_kinds": "invalid_json",
 }
-MEASURED = {"measured": True}
+MEASURED = {"measured": True, "from_run": True, "conclusive": True}
 
 # rule id → (facts changed from BASE so that it fires, a phrase its reason must contain)
 CASES = {
@@ -75,6 +75,20 @@ CASES = {
     "collect-data-unreviewed": ({"examples_reviewed": 20}, "Only 20 of 800 examples"),
     "try-prompting-nothing-tried": ({"nothing_tried": True, "few_shot_tried": False},
                                     "Neither few-shot prompting nor retrieval"),
+    "measure-first-at-the-floor": ({**MEASURED, "beats_floor": False, "trivial_rate": 0.22,
+                                    "floor_kind": "the majority label or chance",
+                                    "best_arm": "fine-tuned", "best_arm_quality": 0.17,
+                                    "best_arm_low": 0.08, "best_arm_high": 0.28,
+                                    "stronger_model": "openai/gpt-4.1-2025-04-14"},
+                                   "no arm beats the majority label or chance (0.22) with confidence"),
+    "measure-first-target-out-of-reach": ({**MEASURED, "beats_floor": True, "all_miss_target": True,
+                                           "run_best_high": 0.60, "best_arm": "fine-tuned",
+                                           "stronger_model": "openai/gpt-4.1-2025-04-14"},
+                                          "reaches at most 0.60"),
+    "measure-first-no-gain-inconclusive": ({**MEASURED, "conclusive": False, "ft_diff": 0.01,
+                                            "ft_diff_low": -0.10, "ft_diff_high": 0.12,
+                                            "min_detectable_diff": 0.31, "tune_learned": "learned"},
+                                           "could only detect gains of 31.0 points"),
     "measure-first-tune-underfit": ({**MEASURED, "tune_learned": "underfit",
                                      "tune_learned_reason": "validation loss went from 2.5 to 2.49",
                                      "tune_longer": "ftdecide tune t.jsonl --model openai/x --epochs 9"},

@@ -56,6 +56,7 @@ class Assessment:
         return {
             "recommendation": self.decision.recommendation,
             "confidence": self.decision.confidence,
+            "confidence_factors": [dict(x) for x in self.decision.confidence_factors],
             "reasons": [r.to_dict() for r in self.decision.reasons],
             "costs": self.costs,
             "risks": [{"rule": r.rule, "text": r.text} for r in self.decision.risks],

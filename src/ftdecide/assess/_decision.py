@@ -109,6 +109,25 @@ FACTS: dict[str, str] = {
     "ft_diff_high": "its upper bound",
     "ft_p_value": "the paired test's p-value",
     "eval_n": "eval items measured",
+    "from_run": "a compare run is the evidence (--from-run)",
+    "majority_rate": "the run's score of always answering the majority label (its audit)",
+    "chance_rate": "the run's score of guessing among the labels",
+    "trivial_rate": "the floor: the higher of those, or zero-shot's score for free text",
+    "floor_kind": "what the floor is, in words",
+    "beats_floor": "some arm beats the floor with confidence (interval above it)",
+    "best_arm": "the run's best arm",
+    "best_arm_quality": "its quality",
+    "best_arm_low": "its interval's lower bound",
+    "best_arm_high": "its interval's upper bound",
+    "run_best_high": "the highest upper bound of any arm",
+    "baseline_high_measured": "the baseline arm's upper bound",
+    "all_miss_target": "every arm's interval lies below the target",
+    "min_detectable_diff": "the smallest gain the run's eval items can detect (α 0.05, power 80 %)",
+    "gap_that_matters": "the gain the baseline needs to reach the target",
+    "conclusive": "the tuned arm was measured well enough to call no gain: it learned, and the run "
+                  "could detect the gain that matters",
+    "stronger_model": "a stronger model to measure (the next tunable one up, or a hosted one)",
+    "stronger_command": "the compare command that measures it",
     "tune_learned": "the run's fine-tune: learned, underfit, overfit or unknown (its loss curve)",
     "tune_learned_reason": "the losses behind that verdict",
     "tune_longer": "the command that tunes longer",
@@ -196,6 +215,8 @@ class Decision:
     confidence: str
     reasons: tuple[Reason, ...]
     risks: tuple[Reason, ...] = field(default=())
+    confidence_factors: tuple[dict[str, Any], ...] = field(default=())
+    """What set the confidence: the deciding rule's level, then each factor that lowered it."""
 
     @property
     def deciding(self) -> Reason:
@@ -424,8 +445,53 @@ def decide(facts: Mapping[str, Any], rules: RuleSet | None = None) -> Decision:
     order = {"decides": 0, "outranked": 1, "supports": 2, "risk": 3}
     trace.sort(key=lambda reason: order[reason.effect])  # stable: file order within an effect
     label = top.recommend or "measure-first"
-    cautions = sum(1 for r in fired if label in r.caution and r is not top)
-    confidence = _lower(top.confidence, cautions)
+    factors: list[dict[str, Any]] = [{"factor": "rule", "value": top.id,
+                                      "effect": f"starts at {top.confidence}"}]
+    for r in fired:
+        if label in r.caution and r is not top:
+            factors.append({"factor": r.id, "value": _reason(r, facts, "supports").text,
+                            "effect": "lowers one step"})
+    factors += evidence_factors(facts, label)
+    confidence = _lower(top.confidence, len(factors) - 1)
     risks = tuple(x for x in trace if rules[x.rule].risk)
     return Decision(recommendation=label, confidence=confidence,
-                    reasons=tuple(trace), risks=risks)
+                    reasons=tuple(trace), risks=risks, confidence_factors=tuple(factors))
+
+
+#: The interval width (in quality units) above which a measured difference is called wide.
+WIDE_INTERVAL = 0.30
+#: Labels that rest on the measured comparison: the evidence factors concern them.
+_MEASURED_LABELS = ("fine-tune", "keep-baseline")
+
+
+def evidence_factors(facts: Mapping[str, Any], label: str) -> list[dict[str, Any]]:
+    """How much the measurements behind ``label`` can carry: each factor lowers one step.
+
+    Few items (the run cannot detect the gain that matters), a wide interval,
+    the best arm not above the floor (majority label, chance or zero-shot),
+    and a tune that underfit weaken a decision that rests on the
+    comparison (fine-tune, keep-baseline); a decision to measure first does
+    not rest on it. Stale prices and a near shutdown are caution rules.
+    """
+    if label not in _MEASURED_LABELS or not facts.get("from_run"):
+        return []
+    out = []
+    mdd, gap = _finite(facts.get("min_detectable_diff")), _finite(facts.get("gap_that_matters"))
+    if facts.get("measured") and mdd is not None and gap is not None and gap > 0 and mdd > gap:
+        out.append({"factor": "few_items", "value": {"eval_n": facts.get("eval_n"),
+                                                     "min_detectable_diff": mdd,
+                                                     "gain_that_matters": gap},
+                    "effect": "lowers one step"})
+    low, high = _finite(facts.get("ft_diff_low")), _finite(facts.get("ft_diff_high"))
+    if facts.get("measured") and low is not None and high is not None and high - low > WIDE_INTERVAL:
+        out.append({"factor": "wide_interval", "value": {"ft_diff_low": low, "ft_diff_high": high},
+                    "effect": "lowers one step"})
+    if facts.get("beats_floor") is False:
+        out.append({"factor": "at_the_floor", "value": {"best_arm": facts.get("best_arm"),
+                                                        "best_arm_quality": facts.get("best_arm_quality"),
+                                                        "floor": facts.get("trivial_rate")},
+                    "effect": "lowers one step"})
+    if facts.get("tune_learned") == "underfit":
+        out.append({"factor": "underfit_tune", "value": facts.get("tune_learned_reason"),
+                    "effect": "lowers one step"})
+    return out

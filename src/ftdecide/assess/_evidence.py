@@ -119,6 +119,8 @@ def run_evidence(results: Mapping[str, Any], run_id: str) -> Evidence:
             measured.update(measured=True, ft_arm=tuned, ft_quality=mean, ft_diff=_num(vs.get("diff")),
                             ft_diff_low=_num(vs.get("ci_low")), ft_diff_high=_num(vs.get("ci_high")),
                             ft_p_value=_num(vs.get("p_value")), eval_n=n)
+    measured.update(_run_floor(results, arms, baseline))
+    measured["run_config"] = config
     learned = (training or {}).get("learned") or {}
     if learned.get("verdict"):
         measured.update(tune_learned=learned["verdict"], tune_learned_reason=learned.get("reason"),
@@ -208,3 +210,54 @@ def merge(answers: Answers, sources: list[Evidence],
             inputs[key] = Input(value, source, answered=answered if overridden else None, overridden=overridden)
             break
     return inputs
+
+
+def _run_floor(results: Mapping[str, Any], arms: Mapping[str, Any], baseline: Any) -> dict[str, Any]:
+    """What the run says about the floor and the reach of every arm.
+
+    The floor is what answering blindly scores: the majority label and chance
+    from the run's audit (categorical answers), or the zero-shot arm (free
+    text). ``beats_floor`` is whether any arm beats it with confidence (its
+    interval's lower bound above the floor); the best arm's interval and the
+    run's minimum detectable difference tell whether a target is in reach
+    and whether "no gain" was measured with enough items.
+    """
+    import ftdecide.data as data
+
+    out: dict[str, Any] = {"from_run": True}
+    audit = results.get("audit") or {}
+    labels = audit.get("labels") or {}
+    majority, chance = _num(labels.get("majority_rate")), _num(labels.get("chance_rate"))
+    out.update(majority_rate=majority, chance_rate=chance)
+    rates = [r for r in (majority, chance) if r is not None]
+    qualities = {}
+    for name, a in arms.items():
+        q = (a or {}).get("quality") or {}
+        if _num(q.get("mean")) is not None:
+            qualities[name] = (_num(q.get("mean")), _num(q.get("ci_low")), _num(q.get("ci_high")),
+                               q.get("n"))
+    if not qualities:
+        return out
+    best = max(qualities, key=lambda n: qualities[n][0])
+    mean, low, high, n = qualities[best]
+    label = (arms[best] or {}).get("label") or best
+    out.update(best_arm=label, best_arm_quality=mean, best_arm_low=low, best_arm_high=high,
+               run_best_high=max((h for _, _, h, _ in qualities.values() if h is not None),
+                                 default=None))
+    if baseline in qualities:
+        out["baseline_high_measured"] = qualities[baseline][2]
+    if rates:
+        floor = max(rates)
+        out.update(trivial_rate=floor, floor_kind="the majority label or chance")
+        out["beats_floor"] = any(lo is not None and lo > floor for _, lo, _, _ in qualities.values())
+    elif "zeroshot" in qualities and len(qualities) > 1:
+        floor = qualities["zeroshot"][0]
+        out.update(trivial_rate=floor, floor_kind="the zero-shot floor")
+        out["beats_floor"] = any(lo is not None and lo > floor for name, (_, lo, _, _)
+                                 in qualities.items() if name != "zeroshot")
+    mdd = _num(audit.get("min_detectable_diff"))
+    base_q = qualities.get(baseline, (None, None, None, None))
+    if mdd is None and base_q[0] is not None and isinstance(base_q[3], int) and base_q[3] > 0:
+        mdd = data.min_detectable_diff(base_q[3], min(base_q[0], 0.999))
+    out["min_detectable_diff"] = mdd
+    return out

@@ -158,6 +158,9 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
     f.update({k: v for k, v in (measured or {}).items() if k in FACTS})
     if not f["measured"]:
         f["measured"] = False
+    if f["from_run"]:
+        _run_reach(f, info, catalog=catalog, today=today, rules=rules,
+                   run_config=(measured or {}).get("run_config") or {})
     if train is not None:
         f.update(train_checked=True, train_valid=bool(train.get("valid")), train_file=train.get("file"),
                  train_examples=train.get("examples"), train_errors=train.get("error_count"),
@@ -212,3 +215,42 @@ def payback_text(c: Mapping[str, Any]) -> str:
     if savings == 0 and c.get("training_cost_usd") == 0:
         return "nothing to pay back"
     return "never"
+
+
+#: Without a target, the gain a fine-tune must show to be worth its cost (10 points).
+DEFAULT_GAIN_THAT_MATTERS = 0.10
+
+
+def _run_reach(f: dict[str, Any], info: ModelInfo, *, catalog: Any, today: _dt.date,
+               rules: RuleSet, run_config: Mapping[str, Any]) -> None:
+    """Whether the run can decide: the target in reach, a "no gain" measured with enough items,
+    and which stronger model to measure when it cannot."""
+    import shlex
+
+    from ftdecide.assess._model import stronger
+
+    target, base = f["target_quality"], f["baseline_quality_measured"]
+    if target is not None and f["run_best_high"] is not None:
+        f["all_miss_target"] = f["run_best_high"] < target
+    if target is not None and base is not None:
+        f["gap_that_matters"] = max(0.0, target - base)
+    if f["measured"]:
+        gap = f["gap_that_matters"] or DEFAULT_GAIN_THAT_MATTERS
+        mdd = f["min_detectable_diff"]
+        f["conclusive"] = (f["tune_learned"] != "underfit"
+                           and (mdd is not None and mdd <= gap))
+    model = stronger(catalog, info, today, rules.notices)
+    f["stronger_model"] = model
+    if model is not None:
+        parts = ["ftdecide", "compare"]
+        for key in ("train", "eval", "corpus"):
+            if run_config.get(key):
+                parts += [f"--{key}", str(run_config[key])]
+        parts += ["--model", model, "--tune"]
+        arms = [a for a in (run_config.get("arms") or []) if a]
+        if arms:
+            parts += ["--arms", ",".join(arms)]
+        for key, flag in (("baseline", "--baseline"), ("metric", "--metric")):
+            if run_config.get(key):
+                parts += [flag, str(run_config[key])]
+        f["stronger_command"] = " ".join(shlex.quote(p) for p in parts)

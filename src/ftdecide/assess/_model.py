@@ -93,3 +93,27 @@ def alternatives(catalog: Any, info: ModelInfo, today: _dt.date, notices: Mappin
             per_provider[m.provider] = per_provider.get(m.provider, 0) + 1
             elsewhere.append(m.key)
     return same, elsewhere
+
+
+def stronger(catalog: Any, info: ModelInfo, today: _dt.date,
+             notices: Mapping[str, Any]) -> str | None:
+    """A stronger model to measure when this one cannot do the task: the next tunable model of
+    the same provider by price (the catalog's best proxy for size), else the cheapest priced
+    tunable model of another installed provider (a hosted model beside open weights)."""
+    def usable(m: ModelInfo) -> bool:
+        if not m.tunable or (m.shutdown is not None and m.shutdown <= today):
+            return False
+        notice = notices.get(m.provider)
+        return not (notice and notice.fine_tuning_closes and notice.fine_tuning_closes <= today)
+
+    def price(m: ModelInfo) -> float:
+        return float(m.input_per_1m or 0.0)
+
+    models = [m for m in catalog.models() if usable(m) and m.key != info.key]
+    up = sorted((m for m in models if m.provider == info.provider and price(m) > price(info)),
+                key=lambda m: (price(m), m.id))
+    if up:
+        return up[0].key
+    hosted = sorted((m for m in models if m.provider != info.provider and price(m) > 0),
+                    key=lambda m: (price(m), m.provider, m.id))
+    return hosted[0].key if hosted else None
