@@ -113,6 +113,7 @@ def test_near_leak_one_word_changed_found_unrelated_not(tmp_path):
     assert 0.9 <= near[1]["similarity"] < 1.0
     assert report.leaked == []
     assert report.exclude_lines() == [1, 3]
+    assert report.power["n"] == 3 and report.power["n_after_exclusion"] == 1
     # a stricter threshold drops them: the similarity is what the threshold compares
     strict = data.audit(train, evals, near_threshold=0.99)
     assert strict.near_leaked == []

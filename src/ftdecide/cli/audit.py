@@ -157,8 +157,9 @@ def _echo(line: str | None) -> None:
 def _render_labels(labels: dict[str, Any], has_eval: bool, table: Any) -> None:
     how = "chosen from the answers" if labels["metric_chosen"] == "auto" else "given"
     if not labels["categorical"]:
-        click.echo(f"\nLabels: answers are free text ({labels.get('note') or labels['rule']}); "
-                   "no trivial baseline")
+        why = labels.get("note") or (_n(labels['distinct_answers'], 'distinct training answer')
+                                     if "distinct_answers" in labels else "no field with few values")
+        click.echo(f"\nLabels: answers are free text ({why}); no trivial baseline")
         return
     click.echo(f"\nLabels (metric {labels['metric']}, {how}):")
     if labels["kind"] == "json":
@@ -194,8 +195,12 @@ def _render_power(power: dict[str, Any]) -> None:
                 f"{power['baseline_rate'] * 100:.0f} %")
     diff = power["min_detectable_diff"]
     if diff is None:
-        click.echo(f"\nPower: with {n:,} eval items no gain over the baseline can be detected "
-                   f"({settings}); add eval items")
+        click.echo(f"\nPower: with {_n(n, 'eval item')} no gain over the baseline can be "
+                   f"detected ({settings}); add eval items")
     else:
-        click.echo(f"\nPower: with {n:,} eval items the comparison can only detect a gain of "
-                   f"≥ {diff * 100:.0f} points ({settings})")
+        click.echo(f"\nPower: with {_n(n, 'eval item')} the comparison can only detect a gain "
+                   f"of ≥ {diff * 100:.0f} points ({settings})")
+    kept, after = power.get("n_after_exclusion"), power.get("min_detectable_diff_after_exclusion")
+    if kept is not None and kept != n:
+        click.echo(f"  without the leaked items ({kept:,} left): "
+                   + ("none" if after is None else f"≥ {after * 100:.0f} points"))

@@ -181,6 +181,8 @@ def audit(train_path: PathLike, eval_path: PathLike | None = None, *,
     ``progress(stage, done, total)`` is called as the work goes on.
     """
     _check_settings(near_threshold, alpha, power, baseline_rate)
+    if metric is not None:
+        metric = metric.strip().lower().replace("_", "-")
     train_name, eval_name = _names(train_path, eval_path)
     train = _read(train_path, train_name, progress, "reading train")
     evals = _read(eval_path, eval_name or "", progress, "reading eval") \
@@ -199,29 +201,41 @@ def audit(train_path: PathLike, eval_path: PathLike | None = None, *,
     labels = label_report(train.answers, evals.answers if evals else None, metric)
 
     n = len(evals.lines) if evals else 0
-    rate = baseline_rate
-    rate_source = "given"
-    if rate is None:
-        if labels.get("majority_rate") is not None:
-            rate, rate_source = labels["majority_rate"], "majority rate"
-        else:
-            rate, rate_source = 0.5, "default (answers not categorical)"
-    mdd = min_detectable_diff(n, rate, alpha, power) if evals else None
-    power_info = {"n": n, "alpha": alpha, "power": power, "baseline_rate": rate,
-                  "baseline_source": rate_source, "min_detectable_diff": mdd,
-                  "method": "two proportions, normal approximation (Fleiss), unpaired: "
-                            "conservative for the paired comparison"}
+    excluded = len({e["eval_line"] for e in leaked} | {e["eval_line"] for e in near_leaked})
+    power_info = _power(n if evals else None, excluded, labels, baseline_rate, alpha, power)
     from ftdecide.data._audit_vectors import IDF_POWER, NGRAM
 
     settings = {"near_threshold": near_threshold, "metric": labels["metric"],
                 "alpha": alpha, "power": power, "baseline_rate": baseline_rate,
-                "ngram": NGRAM, "idf_power": IDF_POWER, "near_duplicates_shown": NEAR_DUPLICATES_SHOWN}
+                "ngram": NGRAM, "idf_power": IDF_POWER,
+                "near_duplicates_shown": NEAR_DUPLICATES_SHOWN}
     return AuditReport(
         train=train.path, eval=evals.path if evals else None,
         train_examples=len(train.lines), eval_examples=n, settings=settings,
         leaked=leaked, near_leaked=near_leaked, conflicts=conflicts,
-        near_duplicates=near_duplicates, labels=labels, min_detectable_diff=mdd,
-        power=power_info)
+        near_duplicates=near_duplicates, labels=labels,
+        min_detectable_diff=power_info["min_detectable_diff"], power=power_info)
+
+
+def _power(n: int | None, excluded: int, labels: dict[str, Any], baseline_rate: float | None,
+           alpha: float, power: float) -> dict[str, Any]:
+    """The power section: the smallest detectable gain for ``n`` eval items (None without
+    an eval set), and for the items left once the leaks are excluded."""
+    rate, source = baseline_rate, "given"
+    if rate is None:
+        if labels.get("majority_rate") is not None:
+            rate, source = labels["majority_rate"], "majority rate"
+        else:
+            rate, source = 0.5, "default (answers not categorical)"
+    kept = None if n is None else n - excluded
+    return {"n": n or 0, "alpha": alpha, "power": power, "baseline_rate": rate,
+            "baseline_source": source,
+            "min_detectable_diff": None if n is None else min_detectable_diff(n, rate, alpha, power),
+            "n_after_exclusion": kept,
+            "min_detectable_diff_after_exclusion":
+                None if kept is None else min_detectable_diff(kept, rate, alpha, power),
+            "method": "two proportions, normal approximation (Fleiss), unpaired: "
+                      "conservative for the paired comparison"}
 
 
 def _exact_leaks(train: _Side, evals: _Side | None, train_groups: dict[str, list[int]]

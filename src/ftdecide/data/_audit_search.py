@@ -33,8 +33,8 @@ template) makes large; the bench's generated tickets are such data.
 **Memory.** Queries go through the product in chunks sized so that the
 chunk's *work* (the sum over its suffix n-grams of how many indexed rows hold
 each: an upper bound on the product's entries) stays under
-``WORK_PER_CHUNK``, whatever the data. Two threads run chunks at once
-(scipy's sparse product releases the GIL). Within one set (near duplicates)
+``WORK_PER_CHUNK``, whatever the data; one thread per core (at most 8)
+runs chunks at once (scipy's sparse product releases the GIL). Within one set (near duplicates)
 only the upper triangle is computed: the index is cut into
 ``_TRIANGLE_BLOCKS`` row blocks and a chunk meets only its own block and the
 later ones. What grows with the data is the vectors (about 8 bytes per
@@ -43,6 +43,7 @@ n-gram occurrence), a 512-byte norm table per row, and the pairs found.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -62,7 +63,9 @@ TAU = 0.95
 WORK_PER_CHUNK = 2_000_000
 #: Safety margin of the pruning bounds against float32 rounding.
 _EPS = 1e-4
-_THREADS = 2
+#: Threads running chunks (scipy's sparse product and numpy release the GIL).
+_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else (os.cpu_count() or 1)))
 _TRIANGLE_BLOCKS = 8
 _CHECKPOINTS = 256
 _PROFILE_ROWS = 8192
