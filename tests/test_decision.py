@@ -108,6 +108,8 @@ CASES = {
     "hosting-eats-savings": ({"hosting_eats_savings": True, "hosting_monthly_usd": 1241.0},
                              "costs $1,241 a month"),
     "training-set-checked": ({"train_checked": True}, "train.jsonl: 800 valid examples"),
+    "training-set-conflicts": ({"train_checked": True, "train_conflicts": 3},
+                               "answers 3 prompts in more than one way"),
     "shutdown-horizon": ({}, "shuts down on 2027-01-14, 1.5 months from now"),
     "shutdown-date-unverified": ({}, "is not confirmed: shutdown date from a secondary source"),
     "provider-fine-tuning-closing": ({}, "closes to new jobs on 2027-01-06, 39 days from now"),

@@ -138,6 +138,8 @@ FACTS: dict[str, str] = {
     "train_examples": "its valid examples",
     "train_errors": "examples with errors",
     "train_error_kinds": "the error categories found",
+    "train_conflicts": "prompts the training set answers in more than one way (its audit)",
+    "train_duplicate_pairs": "pairs of near-duplicate training examples (its audit)",
 }
 
 _RULE_KEYS = {"id", "when", "recommend", "priority", "confidence", "risk", "caution", "reason",

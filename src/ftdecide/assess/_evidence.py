@@ -168,6 +168,9 @@ def train_evidence(path: PathLike, info: ModelInfo, *, shots: int = 4) -> Eviden
     ev.values["costs.examples_available"] = (report.examples, f"{where}: valid examples (validate)")
     if not report.valid:
         return ev
+    found = data.audit(path).to_dict()  # the same audit compare runs, on the training set alone
+    ev.train["audit"] = {"counts": found["counts"], "conflicts": found["conflicts"]["train"][:5],
+                         "labels": found["labels"]}
     estimate = est.training_estimate(report, info)
     ev.train.update(epochs=estimate["epochs"], billed_tokens=estimate["billed_tokens"],
                     training_cost_usd=estimate["training_cost_usd"])

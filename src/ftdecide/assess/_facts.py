@@ -162,6 +162,9 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
         _run_reach(f, info, catalog=catalog, today=today, rules=rules,
                    run_config=(measured or {}).get("run_config") or {})
     if train is not None:
+        counts = (train.get("audit") or {}).get("counts") or {}
+        f.update(train_conflicts=counts.get("conflicts_train"),
+                 train_duplicate_pairs=counts.get("near_duplicate_pairs"))
         f.update(train_checked=True, train_valid=bool(train.get("valid")), train_file=train.get("file"),
                  train_examples=train.get("examples"), train_errors=train.get("error_count"),
                  train_error_kinds=", ".join(train.get("errors") or {}) or None)

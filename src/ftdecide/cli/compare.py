@@ -311,8 +311,14 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
             "-" if a["latency_p50_s"] is None else f"{a['latency_p50_s']:.2f}",
             f"{a['calls']} ({a['cached_calls']} cached)",
         ])
+    rows += _trivial_rows(results, width=7)
     click.echo(table(["arm", f"{results['metric']['name']} (points, 95% CI)", "vs baseline",
                       "tokens in", "cost/1k", "p50 s", "calls"], rows))
+    audit = results.get("audit") or {}
+    if audit.get("excluded"):
+        err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
+            f"of scoring (eval lines {', '.join(audit['excluded'][:8])}"
+            f"{' …' if len(audit['excluded']) > 8 else ''}); `audit: keep` scores them")
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
     unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None]
@@ -350,3 +356,19 @@ def report(run_id: str, out: str, as_json: bool) -> None:
         echo_json({"run_id": rid, "report": str(paths.html), "status": status})
     else:
         click.echo(f"report: {paths.html}")
+
+
+def _trivial_rows(results: dict[str, Any], *, width: int) -> list[list[str]]:
+    """What answering blindly scores on this eval set, beside the arms (from the audit)."""
+    labels = (results.get("audit") or {}).get("labels") or {}
+    rows = []
+    majority = labels.get("majority_rate")
+    if majority is not None:
+        label = labels.get("majority_label")
+        name = f"always {label!r}" if isinstance(label, str) and len(label) <= 24 else \
+            "always the majority answer"
+        rows.append([f"{name} (trivial)", _pts(majority)] + ["-"] * (width - 2))
+    chance = labels.get("chance_rate")
+    if chance is not None:
+        rows.append(["guessing (trivial)", _pts(chance)] + ["-"] * (width - 2))
+    return rows

@@ -27,6 +27,8 @@ ARM_LABELS = {
 }
 TUNED_ARMS = ("finetuned", "finetuned-rag")
 SHOT_SELECTIONS = ("random", "similar")
+#: What compare does with eval items the audit finds in the training set.
+AUDIT_MODES = ("exclude", "keep", "fail")
 RETRIEVERS = ("tfidf", "bm25")
 
 _ALIASES = {
@@ -78,6 +80,8 @@ class CompareConfig:
     out: str = "reports"
     max_tokens: int = 256
     eval_limit: int | None = None
+    audit: str = "exclude"
+    audit_threshold: float = 0.9
     batch: bool = False
     task: str | None = None
     price_as: str | None = None
@@ -117,6 +121,9 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "out": (str, "a folder"),
     "max_tokens": (int, "a whole number"),
     "eval_limit": (int, "a whole number"),
+    "audit": (str, "exclude, keep or fail: what to do with eval items leaked from train"),
+    "audit_threshold": ((int, float), "the similarity (0 to 1) from which a prompt counts as a "
+                                      "near copy"),
     "batch": (bool, "true or false"),
     "task": (str, "a name"),
     "price_as": (str, "a model id whose prices apply to the measured tokens"),
@@ -319,6 +326,11 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
     if values.get("shot_selection", "random") not in SHOT_SELECTIONS:
         raise where.error("shot_selection", f"{values['shot_selection']!r} is not one of "
                           f"{', '.join(SHOT_SELECTIONS)}")
+    if values.get("audit", "exclude") not in AUDIT_MODES:
+        raise where.error("audit", f"{values['audit']!r} is not one of {', '.join(AUDIT_MODES)}")
+    if values.get("audit_threshold") is not None and not 0 < values["audit_threshold"] <= 1:
+        raise where.error("audit_threshold", f"must be above 0 and at most 1, got "
+                          f"{values['audit_threshold']}")
     if values.get("retrieval", "tfidf") not in RETRIEVERS:
         raise where.error("retrieval", f"{values['retrieval']!r} is not one of "
                           f"{', '.join(RETRIEVERS)}")

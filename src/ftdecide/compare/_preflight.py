@@ -35,6 +35,9 @@ class Preflight:
     tune_plan: Any = None
     """The new fine-tune the run would start (None: none, or one already recorded in the run)."""
     tuned_model: str | None = None
+    audit: dict[str, Any] | None = None
+    """The data audit of train against eval (``audit`` in results.json), with ``mode`` and
+    ``excluded`` (the eval item ids left out of scoring)."""
     previous: Any = None
     """A job with the same data and settings that the run reuses, follows or resumes."""
     planned_tune: Any = None
@@ -63,6 +66,7 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
         catalog.resolve(config.price_as)
     check_output_dir(config.out, what="out")
     prep = Prepared(config)
+    audit = audit_items(config, prep)
     state = state or {}
     training = state.get("training") or {}
     tuned_model = config.tuned
@@ -90,7 +94,46 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     calls = plan_calls(plans, config)
     return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,
                      tune_plan=tune_plan, tuned_model=tuned_model, previous=previous,
-                     planned_tune=planned)
+                     planned_tune=planned, audit=audit)
+
+
+def audit_items(config: CompareConfig, prep: Prepared) -> dict[str, Any]:
+    """Audit train against eval, then apply ``config.audit`` to the run's eval items.
+
+    ``exclude`` (the default) leaves eval items whose prompt is in the
+    training set, exactly or as a near copy, out of scoring and lists them;
+    ``fail`` refuses the run (exit 2) naming them; ``keep`` scores them and
+    the verdict warns. Items are identified by their eval line, as in
+    ``items.csv``.
+    """
+    import ftdecide.data as data
+    from ftdecide.errors import DataError
+
+    report = data.audit(config.train, config.eval, near_threshold=config.audit_threshold,
+                        metric=config.metric)
+    found = report.to_dict()
+    in_run = {item.id for item in prep.items}
+    leaks = [e for e in [*found["leaked"], *found["near_leaked"]] if str(e["eval_line"]) in in_run]
+    leaks.sort(key=lambda e: e["eval_line"])
+    found["mode"] = config.audit
+    found["leaks_in_run"] = len(leaks)
+    if leaks and config.audit == "fail":
+        shown = ", ".join(f"{e['eval']} ↔ {e['train']}" for e in leaks[:10])
+        more = f" and {len(leaks) - 10} more" if len(leaks) > 10 else ""
+        raise UsageError(f"{len(leaks)} eval item(s) also occur in the training set: {shown}{more} "
+                         "(audit: fail)",
+                         hint="remove them from the eval set, or set audit: exclude (the default) "
+                              "to leave them out of scoring; `ftdecide audit TRAIN --eval EVAL` "
+                              "lists every finding")
+    if leaks and config.audit == "exclude":
+        drop = {str(e["eval_line"]) for e in leaks}
+        prep.items = [item for item in prep.items if item.id not in drop]
+        found["excluded"] = sorted(drop, key=int)
+        if not prep.items:
+            raise DataError(f"{config.eval}: every eval item also occurs in the training set, so "
+                            "nothing is left to score", path=config.eval,
+                            hint="use an eval set held out from the training data")
+    return found
 
 
 def _plan_tune(config: CompareConfig, catalog: Catalog) -> Any:

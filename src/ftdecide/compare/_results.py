@@ -74,7 +74,8 @@ def _versions() -> dict[str, str]:
 
 def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any, *,
              run_id: str, created: str, command: str, catalog: Catalog,
-             training: dict[str, Any] | None, complete: bool) -> dict[str, Any]:
+             training: dict[str, Any] | None, complete: bool,
+             audit: dict[str, Any] | None = None) -> dict[str, Any]:
     """The results mapping (``results.json``; the schema the report renders)."""
     config = prep.config
     scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
@@ -181,8 +182,27 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
             "data": data_prov,
         },
     }
+    if audit is not None:
+        results["audit"] = _with_measured_power(audit, results)
     results["verdict"] = verdict(results)
     return results
+
+
+def _with_measured_power(audit: dict[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit with the power the run actually had: the minimum detectable difference
+    for the scored items at the baseline's measured rate (the audit's own figure assumed a
+    rate before anything was measured)."""
+    import ftdecide.data as data
+
+    out = dict(audit)
+    base = (results["arms"].get(results["baseline"]) or {}).get("quality") or {}
+    mean, n = base.get("mean"), base.get("n")
+    if isinstance(n, int) and n > 0 and mean is not None:
+        mdd = data.min_detectable_diff(n, min(float(mean), 0.999))
+        out["power"] = {**(audit.get("power") or {}), "measured_baseline_rate": mean,
+                        "measured_n": n, "min_detectable_diff_measured": mdd}
+        out["min_detectable_diff"] = mdd
+    return out
 
 
 def _training_block(summary: Mapping[str, Any]) -> dict[str, Any]:

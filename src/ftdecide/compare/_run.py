@@ -116,7 +116,7 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
                        command=command or record.command, catalog=catalog,
                        training=_training_block(training) if training else None,
-                       complete=complete)
+                       complete=complete, audit=pf.audit)
     store.update_run(run_id, status="complete" if complete else "stopped", state=state,
                      results=results)
     return CompareResult(run_id=run_id, results=results, outcome=outcome)
@@ -206,4 +206,4 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
         }
     return {"run_id": r["run_id"], "report": report_path, "status": r["status"],
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
-            "verdict": r["verdict"]}
+            "audit": r.get("audit"), "verdict": r["verdict"]}

@@ -40,6 +40,52 @@ def caveats(results: Mapping[str, Any]) -> list[str]:
     elif tuned and learned.get("verdict") == "overfit":
         notes.append(f"the fine-tune overfit ({learned.get('reason')}): fewer epochs or more "
                      "examples may do better")
+    notes += _floor_caveat(results)
+    notes += _data_caveats(results.get("audit") or {})
+    return notes
+
+
+def _floor_caveat(results: Mapping[str, Any]) -> list[str]:
+    """No arm above answering blindly: the run measures nothing a team can use."""
+    labels = (results.get("audit") or {}).get("labels") or {}
+    majority, chance = labels.get("majority_rate"), labels.get("chance_rate")
+    rates = [r for r in (majority, chance) if isinstance(r, (int, float))]
+    if not rates:
+        return []
+    floor = max(rates)
+    lows = [(a.get("quality") or {}).get("ci_low") for a in results["arms"].values()]
+    if any(low is not None and low > floor for low in lows):
+        return []
+    parts = []
+    if majority is not None:
+        parts.append(f"always answering the majority label ({majority * 100:.1f} points)")
+    if chance is not None:
+        parts.append(f"guessing ({chance * 100:.1f})")
+    return [f"but no arm beats {' or '.join(parts)} with confidence: this run cannot decide; "
+            "measure a stronger model"]
+
+
+def _data_caveats(audit: Mapping[str, Any]) -> list[str]:
+    """What the audit found in the data that bears on the numbers."""
+    notes = []
+    leaks = audit.get("leaks_in_run") or 0
+    if leaks and audit.get("mode") == "keep":
+        notes.append(f"{leaks} eval item(s) also occur in the training set and were scored "
+                     "(audit: keep), which inflates the fine-tuned arms")
+    elif audit.get("excluded"):
+        notes.append(f"{len(audit['excluded'])} eval item(s) found in the training set were left "
+                     "out of scoring")
+    conflicts = len((audit.get("conflicts") or {}).get("train_eval") or [])
+    if conflicts:
+        notes.append(f"{conflicts} eval item(s) expect a different answer than the training set "
+                     "gives the same prompt")
+    labels = audit.get("labels") or {}
+    if labels.get("shifted"):
+        notes.append(f"the eval set's labels are distributed unlike the training set's "
+                     f"(distance {labels.get('distance'):.2f})")
+    unseen = labels.get("unseen_in_train") or []
+    if unseen:
+        notes.append(f"{len(unseen)} eval label(s) never occur in training")
     return notes
 
 

@@ -233,6 +233,8 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
              "learned_reason": (training.get("learned") or {}).get("reason"),
              "tune_longer": training.get("tune_longer")},
         "prices": prices,
+        "trivial": _trivial(results),
+        "audit": _audit_view(results.get("audit")),
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),
             "python": prov.get("python"),
@@ -257,3 +259,39 @@ def _content(value: Any) -> str:
         if len(texts) == len(value):
             return "\n".join(texts)
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _trivial(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The trivial baselines shown under the arms: majority label and guessing."""
+    labels = (results.get("audit") or {}).get("labels") or {}
+    rows = []
+    if _num(labels.get("majority_rate")) is not None:
+        label = labels.get("majority_label")
+        how = f"always answers {label!r}" if isinstance(label, str) else \
+            "always answers the most common training answer"
+        rows.append({"label": "majority", "how": how, "rate": labels["majority_rate"]})
+    if _num(labels.get("chance_rate")) is not None:
+        rows.append({"label": "guessing", "how": "picks a training label at random",
+                     "rate": labels["chance_rate"]})
+    return rows
+
+
+def _audit_view(audit: Any) -> dict[str, Any] | None:
+    if not isinstance(audit, Mapping) or not isinstance(audit.get("counts"), Mapping):
+        return None
+    view = dict(audit)
+    pairs = [*(audit.get("leaked") or []), *(audit.get("near_leaked") or [])]
+    view["leak_pairs"] = [f"{p.get('eval')} ↔ {p.get('train')}" for p in pairs[:10]]
+    view["settings"] = {"near_threshold": None, **(audit.get("settings") or {})}
+    view["power"] = {"n": None, "alpha": None, "power": 0.8, "baseline_rate": None,
+                     "measured_n": None, "measured_baseline_rate": None, **(audit.get("power") or {})}
+    view["labels"] = {"categorical": False, "kind": None, "metric": None, "distance": None,
+                      "shifted": False, "unseen_in_train": [], **(audit.get("labels") or {})}
+    view["counts"] = {k: 0 for k in ("train_examples", "eval_examples", "leaked", "near_leaked",
+                                     "conflicts_train", "conflicts_train_eval",
+                                     "near_duplicate_pairs", "exact_duplicate_pairs")} | dict(
+        audit["counts"])
+    view.setdefault("excluded", [])
+    view.setdefault("leaks_in_run", 0)
+    view.setdefault("min_detectable_diff", None)
+    return view
