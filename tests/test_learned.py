@@ -116,3 +116,15 @@ def test_a_tune_without_validation_holds_out_a_slice_and_reports_learned(tmp_pat
     assert job["learned"]["verdict"] in ("learned", "underfit", "overfit", "unknown")
     assert set(job["learned"]) >= {"train_loss_start", "train_loss_end", "valid_loss_start",
                                    "valid_loss_end", "verdict"}
+
+
+def test_validation_measured_only_after_training_began_is_judged_from_the_first_training_loss():
+    """Hosted services report validation loss at epoch ends, never before the first update:
+    the start is then the first training loss (same kind of examples), not a later valid loss."""
+    rows = curve([2.5, 1.9, 1.4, 1.0, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2],
+                 [(5, 0.8), (10, 0.3)])
+    got = learned(rows)
+    assert got["verdict"] == "learned" and got["judged_on"].startswith("validation (start")
+    assert got["valid_loss_start"] == 0.8 and got["valid_loss_end"] == 0.3
+    flat = learned(curve([2.5, 2.5, 2.49, 2.5, 2.48, 2.5, 2.49, 2.5, 2.5, 2.49], [(5, 2.6), (10, 2.6)]))
+    assert flat["verdict"] == "underfit"

@@ -134,6 +134,8 @@ def run_evidence(results: Mapping[str, Any], run_id: str) -> Evidence:
         "metric": (results.get("metric") or {}).get("name"),
         "model": config.get("model"),
         "tuned_model": (arms.get(tuned) or {}).get("model") if tuned else None,
+        "config": {k: config.get(k) for k in ("train", "eval", "corpus", "arms", "baseline",
+                                              "metric")},
         "verdict": results.get("verdict"),
         "arms": {name: {"quality": _num(((a or {}).get("quality") or {}).get("mean")),
                         "ci_low": _num(((a or {}).get("quality") or {}).get("ci_low")),

@@ -42,6 +42,21 @@ def next_steps(label: str, f: Mapping[str, Any], *, train_path: str | None, answ
                                                     ("output-tokens", "output_tokens"))
         if f[key] is not None) if rpm else ""
     steps: list[dict[str, str]] = []
+    if label == "measure-first" and f.get("from_run") and (
+            f.get("beats_floor") is False or f.get("all_miss_target")):
+        if f.get("stronger_command"):
+            steps.append({"command": f["stronger_command"],
+                          "why": f"the same comparison on a stronger model ({f['stronger_model']}): "
+                                 "whether the task can be done at all, and whether tuning helps it"})
+        config = (run or {}).get("config") or {}
+        if config.get("train") and config.get("eval"):
+            steps.append({"command": f"ftdecide audit {_q(config['train'])} --eval {_q(config['eval'])}",
+                          "why": "check the eval set itself (leaks, conflicting answers, labels never "
+                                 "seen in training) if even a stronger model fails"})
+        if f.get("tune_learned") == "underfit" and f.get("tune_longer"):
+            steps.append({"command": f["tune_longer"], "why": "the tune underfit: give it more steps"})
+        steps.append(reassess)
+        return steps
     if label == "measure-first":
         if f["tunable"]:
             steps.append({"command": f"ftdecide estimate {train} --model {model}{rpm}{estimate_flags}",

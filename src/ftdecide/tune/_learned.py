@@ -38,13 +38,19 @@ VERDICTS = ("learned", "underfit", "overfit", "unknown")
 
 
 def _column(curve: Sequence[Mapping[str, Any]], name: str) -> list[float]:
-    values = []
+    return [v for _, v in _points(curve, name)]
+
+
+def _points(curve: Sequence[Mapping[str, Any]], name: str) -> list[tuple[float, float]]:
+    """(step, value) of column ``name``, by step; rows without a finite value are skipped."""
+    out = []
     for row in sorted((r for r in curve if isinstance(r, Mapping)),
                       key=lambda r: (r.get("step") is None, r.get("step") or 0)):
         v = row.get(name)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            values.append(float(v))
-    return values
+            step = row.get("step")
+            out.append((float(step) if isinstance(step, (int, float)) else math.inf, float(v)))
+    return out
 
 
 def _edges(values: list[float]) -> tuple[float, float]:
@@ -63,9 +69,19 @@ def learned(curve: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
         out["train_loss_start"], out["train_loss_end"] = _edges(train)
     if len(valid) >= 2:
         out["valid_loss_start"], out["valid_loss_end"] = valid[0], valid[-1]
-    if len(valid) >= 2:
-        start, end, lowest = valid[0], valid[-1], min(valid)
+    valid_points, train_points = _points(curve, "valid_loss"), _points(curve, "train_loss")
+    measured_before = bool(valid_points) and (not train_points
+                                              or valid_points[0][0] <= train_points[0][0])
+    if len(valid) >= 2 or (valid and not measured_before and out["train_loss_start"] is not None):
+        end, lowest = valid[-1], min(valid)
+        start = valid[0]
         out["judged_on"] = "validation"
+        if not measured_before and out["train_loss_start"] is not None:
+            # hosted services measure validation only after some training: the loss before
+            # it is the first training loss, on examples of the same kind
+            start = max(start, out["train_loss_start"])
+            out["judged_on"] = "validation (start: the first training loss)"
+        out["valid_loss_start"], out["valid_loss_end"] = valid[0], end
         dropped = start > 0 and (start - lowest) / start >= MIN_DROP
         rose = lowest > 0 and end > lowest * (1 + OVERFIT_RISE)
         train_fell = (out["train_loss_end"] is not None
