@@ -82,11 +82,13 @@ def test_leaked_items_are_listed_and_left_out_by_default(task, server, capsys):
     # the trivial baselines, computed on the eval set
     labels = audit["labels"]
     assert labels["majority_label"] == "positive"  # labels compare as the metric normalises them
-    evals = [json.loads(line)["messages"][-1]["content"] for line in open("eval.jsonl")]
-    assert labels["majority_rate"] == pytest.approx(evals.count("POSITIVE") / 30)
+    # computed on the 20 items that are scored, not the 10 left out
+    evals = [json.loads(line)["messages"][-1]["content"] for line in open("eval.jsonl")][10:]
+    assert labels["majority_rate"] == pytest.approx(evals.count("POSITIVE") / 20)
     assert labels["chance_rate"] == pytest.approx(0.5)
     # an arm that always says the majority label does not beat it: the verdict says so
-    assert "no arm beats always answering the majority label" in result["verdict"]
+    assert result["verdict"].startswith("this run cannot decide: no arm beats always answering "
+                                        "the majority label")
     report = Path(result["report"]).read_text()
     assert 'id="audit"' in report and "trivial baseline" in report and "left out of scoring" in report
 

@@ -133,6 +133,12 @@ def audit_items(config: CompareConfig, prep: Prepared) -> dict[str, Any]:
             raise DataError(f"{config.eval}: every eval item also occurs in the training set, so "
                             "nothing is left to score", path=config.eval,
                             hint="use an eval set held out from the training data")
+        # the trivial baselines of the items that are scored, not of the whole file
+        from ftdecide.data._prompts import split_example
+
+        train_answers = [split_example(ex.messages)[1] or "" for ex in prep.train_examples]
+        found["labels"] = data.label_report(train_answers, [item.expected for item in prep.items],
+                                            config.metric)
     return found
 
 

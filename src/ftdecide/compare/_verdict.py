@@ -21,7 +21,9 @@ def _percent(a: float, b: float) -> float | None:
 def verdict(results: Mapping[str, Any]) -> str:
     """One sentence a team can act on: which arm wins, by how much, at what cost, and what
     the evidence cannot carry (a tune that did not learn)."""
-    sentence = _main_verdict(results)
+    floor = _floor_caveat(results)
+    # below the floor nothing else the run measured supports a choice: say that first
+    sentence = floor[0] if floor else _main_verdict(results)
     for caveat in caveats(results):
         sentence += f"; {caveat}"
     return sentence
@@ -40,7 +42,6 @@ def caveats(results: Mapping[str, Any]) -> list[str]:
     elif tuned and learned.get("verdict") == "overfit":
         notes.append(f"the fine-tune overfit ({learned.get('reason')}): fewer epochs or more "
                      "examples may do better")
-    notes += _floor_caveat(results)
     notes += _data_caveats(results.get("audit") or {})
     return notes
 
@@ -61,8 +62,8 @@ def _floor_caveat(results: Mapping[str, Any]) -> list[str]:
         parts.append(f"always answering the majority label ({majority * 100:.1f} points)")
     if chance is not None:
         parts.append(f"guessing ({chance * 100:.1f})")
-    return [f"but no arm beats {' or '.join(parts)} with confidence: this run cannot decide; "
-            "measure a stronger model"]
+    return [f"this run cannot decide: no arm beats {' or '.join(parts)} with confidence; "
+            "measure a stronger model before choosing a path"]
 
 
 def _data_caveats(audit: Mapping[str, Any]) -> list[str]:

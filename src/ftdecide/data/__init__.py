@@ -25,7 +25,7 @@ each imports only modules above it in this list, never one below:
 """
 
 from ftdecide.data._audit import AuditReport, audit
-from ftdecide.data._audit_labels import min_detectable_diff
+from ftdecide.data._audit_labels import label_report, min_detectable_diff
 from ftdecide.data._checks import ADVICE, ERROR_CATEGORIES, WARNING_CATEGORIES
 from ftdecide.data._read import (
     FORMATS,
@@ -50,6 +50,7 @@ __all__ = [
     "detect_format",
     "audit",
     "iter_records",
+    "label_report",
     "load_examples",
     "min_detectable_diff",
     "to_chat_jsonl",
