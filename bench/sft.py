@@ -5,9 +5,10 @@ training set (400 tickets) with hf/smollm2-135m (SmolLM2-135M-Instruct,
 converted into ftdecide's cache on first use, 20-40 s, once):
 
 1. ours: `ftdecide_hf_trl.training.train()` with its defaults (LoRA r=16 on
-   all linear layers, on CPU of the top half of the decoder layers; batch 8,
-   lr 2e-4, max_length from the data, length-grouped batches, progress
-   callback, checkpoint at the end) in one process for --steps optimizer steps;
+   all linear layers of every decoder layer; batch 8, the learning rate for
+   the model's size, max_length from the data, length-grouped batches,
+   progress callback, checkpoint at the end) in one process for --steps
+   optimizer steps;
 2. bare: the same SFTTrainer settings written as a plain TRL script (same
    records, batches, seed; no callbacks, no checkpoint);
 3. ours with processes=2 (torchrun) against ours with 1 (--processes 0 skips).
@@ -18,7 +19,8 @@ runs see the same batches, so the same tokens. Goals: ours/bare >= 0.9;
 Prints one JSON line per run and the ratios; exit 1 when ours/bare < 0.9.
 
 `--full` instead times a whole default run (every example, the default
-epochs), i.e. what `ftdecide tune --model hf/smollm2-135m` spends training.
+schedule: 3 epochs of the 400 tickets, 150 steps, about half an hour on 2
+cores), i.e. what `ftdecide tune --model hf/smollm2-135m` spends training.
 
 Timings depend on what else runs on the machine: on a 2-core machine torch's
 two threads slow down badly when another process competes for the cores, so
@@ -152,7 +154,7 @@ def run_bare(model_dir: Path, *, steps: int, device: str | None, hp: dict, max_l
                      report_to="none", save_strategy="no", activation_checkpointing=False, logging_steps=1,
                      train_sampling_strategy="group_by_length", seed=hp["seed"], data_seed=hp["seed"],
                      include_num_input_tokens_seen="non_padding", disable_tqdm=True)
-    # train()'s default LoRA placement: every linear layer, on CPU in the top half of the layers
+    # train()'s LoRA placement: every linear layer, of every decoder layer unless lora_layers says less
     n = model.config.num_hidden_layers
     names = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # Llama
     where = ({"target_modules": "all-linear"} if hp["lora_layers"] == "all" else
@@ -197,11 +199,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from ftdecide_hf_trl import schedule
     from ftdecide_hf_trl.hyperparameters import resolve_hyperparameters
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     user_hp = {"batch_size": args.batch_size} if args.batch_size else {}
     hp = resolve_hyperparameters(user_hp, device=device)
+    # the rate train() derives for SmolLM2-135M, given to both runs (it does not change tokens/s)
+    hp["learning_rate"] = user_hp["learning_rate"] = schedule.LR_AT_REFERENCE
     model_dir = _model_dir(args)
     print(f"# model {model_dir}, device {device}, torch threads {torch.get_num_threads()}, "
           f"load {os.getloadavg()[0]:.2f}", flush=True)

@@ -63,6 +63,11 @@ def test_tune_longer_hint_names_the_source_file_and_more_epochs():
                              "hyperparameters": {"epochs": 1},
                              "estimate": {"holdout": {"source": "data/train.jsonl"}}})
     assert hint == "ftdecide tune data/train.jsonl --model openai/gpt-4o-mini --epochs 3"
+    # a run cut short by max_steps reports the fraction of an epoch it covered (hf: 12 steps of
+    # 45 an epoch); the hint still asks for a whole number of epochs, never 0
+    cut = tune_longer_hint({"base_model": "hf/smollm2-135m", "train_path": "t.jsonl",
+                            "hyperparameters": {"epochs": 0.27}, "total_steps": 12})
+    assert cut == "ftdecide tune t.jsonl --model hf/smollm2-135m --epochs 1"
 
 
 def _write(path, n):

@@ -220,6 +220,31 @@ def test_check_budget(trainer):
         tuning.check_budget(p, 100)
 
 
+def test_hardware_estimate_gets_the_options_and_its_warnings_are_shown(trainer, monkeypatch):
+    """A provider whose estimate_training takes ``options`` gets the run options (max_steps, a
+    time budget); its ``warnings`` join the plan's, shown before anything starts. One written
+    before the parameter existed is still called, without it."""
+    seen = {}
+
+    def with_options(model, *, stats, hyperparameters, options=None):
+        seen["options"] = options
+        return {"hardware": [], "warnings": ["the schedule needs 3 h, over the time_budget"]}
+
+    monkeypatch.setattr(trainer, "estimate_training", with_options)
+    monkeypatch.setattr(trainer, "options", (ftdecide.Option("max_steps", int, minimum=1),))
+    p = tuning.plan(load_catalog(), "fake/fake-tunable", str(TRAIN), options=[("max_steps", "12")])
+    assert seen["options"] == {"max_steps": 12}
+    assert p.warnings[-1] == "the schedule needs 3 h, over the time_budget"
+
+    def old_style(model, *, stats, hyperparameters):
+        seen["old"] = hyperparameters
+        return {"hardware": []}
+
+    monkeypatch.setattr(trainer, "estimate_training", old_style)
+    p = tuning.plan(load_catalog(), "fake/fake-tunable", str(TRAIN), hyperparameters={"epochs": 2})
+    assert seen["old"] == {"epochs": 2} and p.estimate["hardware"] == {"hardware": []}
+
+
 def period(hours_ago, *, ended_hours_ago=None, tier="global", rate=1.7):
     now = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
     ended = None if ended_hours_ago is None else \

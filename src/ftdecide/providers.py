@@ -308,9 +308,14 @@ class Provider:
         raise NotImplementedError
 
     def estimate_training(self, model: str, *, stats: Mapping[str, Any],
-                          hyperparameters: Mapping[str, Any]) -> dict[str, Any] | None:
+                          hyperparameters: Mapping[str, Any],
+                          options: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """Provider-specific training estimate (e.g. GPU hours per hardware
-        class for open weights) from ``validate``'s stats; None = token pricing."""
+        class for open weights) from ``validate``'s stats; None = token pricing.
+
+        ``options``: the job's run options (``max_steps``, a time budget ...),
+        passed only to an override that declares the parameter. A
+        ``"warnings"`` list in the result is shown before the job starts."""
         return None
 
     def start(self, request: TuneRequest, *,

@@ -12,7 +12,7 @@ from ftdecide_hf_trl import hardware
 SMOL = 134_515_008
 STATS = {"records": 400, "invalid_records": 0, "tokens_total": 60_000,
          "tokens_per_example": {"mean": 150.0}}
-ROW_KEYS = {"hardware", "epochs", "training_tokens", "tokens_per_s", "hours", "usd_per_hour",
+ROW_KEYS = {"hardware", "epochs", "steps", "examples_seen", "training_tokens", "tokens_per_s", "hours", "usd_per_hour",
             "usd_per_hour_low", "usd_per_hour_high", "cost_usd", "cost_usd_low", "cost_usd_high",
             "as_of", "source", "throughput_source"}
 
@@ -41,13 +41,15 @@ def test_bundled_table_has_the_classes_rates_and_sources():
 def test_estimate_shape_and_arithmetic():
     result = hardware.estimate_training(parameters=SMOL, stats=STATS, hyperparameters={"epochs": 2})
     assert set(result) == {"parameters", "examples", "tokens_per_epoch", "tokens_source", "as_of",
-                           "source", "hardware", "cpu_local"}
+                           "source", "schedule", "hardware", "cpu_local", "warnings"}
+    assert result["warnings"] == [] and result["schedule"]["steps"] == 100   # 2 epochs × 50 batches
     assert result["examples"] == 400 and result["tokens_per_epoch"] == 60_000
     assert "approximation" in result["tokens_source"]
     assert result["as_of"] == "2026-11-01"
     for row in result["hardware"] + [result["cpu_local"]]:
         assert set(row) == ROW_KEYS
         assert row["epochs"] == 2 and row["training_tokens"] == 120_000
+        assert row["steps"] == 100 and row["examples_seen"] == 800
         assert math.isclose(row["hours"], row["training_tokens"] / row["tokens_per_s"] / 3600)
         assert math.isclose(row["cost_usd"], row["hours"] * row["usd_per_hour"])
         assert row["cost_usd_low"] <= row["cost_usd"] <= row["cost_usd_high"]
@@ -61,19 +63,44 @@ def test_estimate_shape_and_arithmetic():
     assert math.isclose(h100["tokens_per_s"], 989e12 * 0.05 / (6 * SMOL))
 
 
-def test_default_epochs_differ_by_device_and_model_tokens_win():
+def test_one_schedule_on_every_row_and_model_tokens_win():
     result = hardware.estimate_training(parameters=SMOL, stats={**STATS, "model_tokens_total": 70_000},
                                         hyperparameters={})
     assert result["tokens_source"] == "model tokenizer" and result["tokens_per_epoch"] == 70_000
-    assert _row(result, "T4")["epochs"] == 3 and result["cpu_local"]["epochs"] == 1
-    assert result["cpu_local"]["training_tokens"] == 70_000
+    rows = result["hardware"] + [result["cpu_local"]]
+    # the cookbook's 3 epochs for 400 examples, on the CPU as on every GPU: only time and cost differ
+    assert {(r["epochs"], r["steps"], r["examples_seen"], r["training_tokens"]) for r in rows} == \
+        {(3, 150, 1200, 210_000)}
+    assert all(result["cpu_local"]["hours"] > r["hours"] for r in result["hardware"])
+    plan = result["schedule"]
+    assert plan["source"] == "data" and plan["learning_rate"] == 1e-3 and plan["lora_layers"] == "all"
     only_mean = hardware.estimate_training(parameters=SMOL, stats={"records": 10, "tokens_per_example":
                                                                    {"mean": 12.5}}, hyperparameters={})
     assert only_mean["tokens_per_epoch"] == 125
+    # 10 examples: 2 batches an epoch; the cookbook's 10 epochs are 20 steps, raised to the floor
+    assert only_mean["schedule"]["steps"] == 30 and only_mean["schedule"]["source"] == "floor"
+    assert only_mean["cpu_local"]["training_tokens"] == 125 * 15
     with pytest.raises(UsageError):
         hardware.estimate_training(parameters=SMOL, stats={}, hyperparameters={})
     with pytest.raises(UsageError):
         hardware.estimate_training(parameters=0, stats=STATS, hyperparameters={})
+
+
+def test_user_settings_win_in_the_estimate():
+    def plan(hyper: dict, **options) -> dict:
+        r = hardware.estimate_training(parameters=SMOL, stats=STATS, hyperparameters=hyper,
+                                       options=options)
+        assert len({(row["steps"], row["examples_seen"]) for row in r["hardware"] + [r["cpu_local"]]}) == 1
+        return r["schedule"]
+
+    assert plan({}, max_steps=12)["steps"] == 12 and plan({}, max_steps=12)["examples_seen"] == 96
+    assert plan({"epochs": 1})["steps"] == 50 and plan({"batch_size": 16})["steps"] == 75
+    assert plan({"learning_rate": 3e-4})["learning_rate"] == 3e-4
+    assert plan({"lora_layers": "top_half"})["lora_layers"] == "top_half"
+    # LoRA on the top half trains faster, the same schedule
+    top = hardware.estimate_training(parameters=SMOL, stats=STATS, hyperparameters={"lora_layers": "top_half"})
+    full = hardware.estimate_training(parameters=SMOL, stats=STATS, hyperparameters={})
+    assert math.isclose(full["cpu_local"]["hours"] / top["cpu_local"]["hours"], 1.44)
 
 
 def test_monotone_in_tokens_epochs_and_parameters():

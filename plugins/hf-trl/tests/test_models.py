@@ -516,8 +516,8 @@ def test_training_delegates_with_exact_signatures(tiny_model_dir, monkeypatch):
         seen["train"] = (request, base, progress, resume)
         return ftdecide.JobState(status="succeeded", fine_tuned_model=request.job_id)
 
-    def estimate_training(*, parameters, stats, hyperparameters):
-        seen["estimate"] = (parameters, stats, hyperparameters)
+    def estimate_training(*, parameters, stats, hyperparameters, options):
+        seen["estimate"] = (parameters, stats, hyperparameters, options)
         return {"parameters": parameters}
 
     monkeypatch.setitem(sys.modules, "ftdecide_hf_trl.training",
@@ -536,7 +536,10 @@ def test_training_delegates_with_exact_signatures(tiny_model_dir, monkeypatch):
 
     assert p.estimate_training("smollm2-135m", stats={"n": 1}, hyperparameters={"epochs": 2}) == {
         "parameters": default_model.DEFAULT_PARAMETERS}
-    assert seen["estimate"] == (default_model.DEFAULT_PARAMETERS, {"n": 1}, {"epochs": 2})
+    assert seen["estimate"] == (default_model.DEFAULT_PARAMETERS, {"n": 1}, {"epochs": 2}, None)
+    p.estimate_training("smollm2-135m", stats={"n": 1}, hyperparameters={},
+                        options={"max_steps": 3})
+    assert seen["estimate"][3] == {"max_steps": 3}
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert p.estimate_training("Org/not-cached", stats={}, hyperparameters={}) is None
 

@@ -114,11 +114,12 @@ def test_to_prompt_completion_splits_at_last_assistant():
 
 def test_hyperparameter_defaults_and_checks():
     cpu = hyperparameters.resolve_hyperparameters({}, device="cpu")
-    assert cpu["epochs"] == 1 and cpu["batch_size"] == 8 and cpu["learning_rate"] == 2e-4
+    # epochs and learning rate are decided from the data and the model (schedule.py), not the device
+    assert cpu["epochs"] is None and cpu["learning_rate"] is None and cpu["batch_size"] == 8
     assert cpu["lora_r"] == 16 and cpu["lora_alpha"] == 32 and cpu["lora_dropout"] == 0.0
     assert cpu["target_modules"] == "all-linear" and cpu["seed"] == 0 and cpu["max_length"] is None
-    assert cpu["activation_checkpointing"] is False
-    assert hyperparameters.resolve_hyperparameters({}, device="cuda")["epochs"] == 3
+    assert cpu["activation_checkpointing"] is False and cpu["lora_layers"] == "all"
+    assert hyperparameters.resolve_hyperparameters({}, device="cuda") == cpu
     hp = hyperparameters.resolve_hyperparameters({"n_epochs": 2, "lora_r": 8, "lr": 1e-3}, device="cpu")
     assert (hp["epochs"], hp["lora_r"], hp["lora_alpha"], hp["learning_rate"]) == (2, 8, 16, 1e-3)
     for bad in ({"epochs": 0}, {"batch_size": 2.5}, {"learning_rate": "fast"}, {"bogus": 1},
@@ -198,7 +199,8 @@ def test_train_reports_hyperparameters_metrics_and_progress(trained):
     state = trained["state"]
     hp = state.hyperparameters
     assert hp["learning_rate"] == 5e-3 and hp["batch_size"] == 16 and hp["lora_r"] == 16
-    assert hp["lora_alpha"] == 32 and hp["epochs"] == 1 and hp["seed"] == 0
+    # 60 examples at batch 16: 4 steps an epoch, so max_steps 100 is 25 epochs
+    assert hp["lora_alpha"] == 32 and hp["epochs"] == 25 and hp["seed"] == 0
     assert hp["max_length"] % 8 == 0 and hp["max_length"] >= state.metrics["longest_example_tokens"]
     assert hp["max_length"] - state.metrics["longest_example_tokens"] < 8
     m = state.metrics
@@ -214,11 +216,14 @@ def test_train_writes_curve_metadata_checkpoints(trained):
     run = trained["run_dir"]
     rows = json.loads((run / "loss_curve.json").read_text())
     assert rows == trained["state"].loss_curve
-    assert [r["step"] for r in rows] == list(range(1, 101))
-    assert any("valid_loss" in r for r in rows) and all("epoch" in r for r in rows)
+    # step 0: validation before the first update; then a training loss every step
+    assert [r["step"] for r in rows] == list(range(0, 101))
+    assert set(rows[0]) == {"step", "epoch", "valid_loss"}
+    assert [r["step"] for r in rows if "valid_loss" in r] == [0, 25, 50, 75, 100]
+    assert all("epoch" in r for r in rows)
     with (run / "loss_curve.csv").open() as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 100 and set(table[0]) == {"step", "epoch", "train_loss", "valid_loss"}
+    assert len(table) == 101 and set(table[0]) == {"step", "epoch", "train_loss", "valid_loss"}
     meta = json.loads((run / "metadata.json").read_text())
     import hashlib
     assert meta["data_sha256"] == hashlib.sha256(trained["train"].read_bytes()).hexdigest()
@@ -363,18 +368,22 @@ def test_stop_file_interrupts(tiny_model_dir, tiny_train_file, tmp_path):
 def test_two_processes_under_torchrun_then_resume_in_one(tiny_model_dir, tiny_train_file, tmp_path):
     """Two ranks (gloo) train, stop together at the same step (the stop flag is all-reduced)
     with one checkpoint and rank 0's result; progress reaches the caller through
-    progress.jsonl. One process then resumes the same job (same global batch) and finishes."""
+    progress.jsonl. One process then resumes the same job (same global batch) and finishes;
+    the validation loss measured at step 0 by both ranks is kept across the resume."""
     run = tmp_path / "run"
     states: list[JobState] = []
-    req = _request(run, tiny_train_file, max_steps=20, save_steps=1000, processes=2, stop_after_steps=8)
+    valid = _write_jsonl(tmp_path / "valid.jsonl", tiny.examples()[::4])
+    req = _request(run, tiny_train_file, validation=valid, max_steps=20, save_steps=1000, processes=2,
+                   stop_after_steps=8)
     state = training.train(req, base=_base(tiny_model_dir), progress=states.append)
     log = (run / "train.log").read_text()[-3000:] if (run / "train.log").exists() else ""
     assert state.status == "interrupted", state.error or log
     assert state.step == 8 and state.total_steps == 20 and state.metrics["reason"] == "stop_after_steps"
     assert state.hyperparameters["batch_size"] == 16 and "cpu" in state.metrics["device"]
     assert [p.name for p in (run / "checkpoints").glob("checkpoint-*")] == ["checkpoint-8"]
-    assert [s.step for s in states] == list(range(1, 9))
-    assert [r["step"] for r in state.loss_curve] == list(range(1, 9))
+    assert sorted({s.step for s in states}) == list(range(0, 9))     # step 0: the validation row
+    assert [r["step"] for r in state.loss_curve] == list(range(0, 9))
+    assert [r["step"] for r in state.loss_curve if "valid_loss" in r] == [0, 5]
     assert json.loads((run / "result.json").read_text())["status"] == "interrupted"
 
     resumed: list[JobState] = []
@@ -382,8 +391,9 @@ def test_two_processes_under_torchrun_then_resume_in_one(tiny_model_dir, tiny_tr
                            base=_base(tiny_model_dir), progress=resumed.append, resume=True)
     assert state.status == "succeeded", state.error
     assert resumed[0].step == 9 and state.step == 20
-    assert [r["step"] for r in state.loss_curve] == list(range(1, 21))
-    curve = [r["train_loss"] for r in state.loss_curve]
+    assert [r["step"] for r in state.loss_curve] == list(range(0, 21))
+    assert [r["step"] for r in state.loss_curve if "valid_loss" in r] == [0, 5, 10, 15, 20]
+    curve = [r["train_loss"] for r in state.loss_curve if "train_loss" in r]
     assert curve[-1] < curve[0]
     assert (run / "adapter" / "adapter_model.safetensors").is_file()
 

@@ -140,9 +140,10 @@ def hardware_table(hardware: dict[str, Any]) -> str:
     rows = list(hardware.get("hardware") or [])
     if hardware.get("cpu_local"):
         rows.append(hardware["cpu_local"])
-    text = table(["hardware", "epochs", "training tokens", "tokens/s", "hours", "$/hour", "cost",
-                  "throughput"], [
-        [h["hardware"], h.get("epochs"), number(h.get("training_tokens")),
+    text = table(["hardware", "epochs", "steps", "examples seen", "training tokens", "tokens/s",
+                  "hours", "$/hour", "cost", "throughput"], [
+        [h["hardware"], h.get("epochs"), number(h.get("steps")), number(h.get("examples_seen")),
+         number(h.get("training_tokens")),
          number(h.get("tokens_per_s"), 0), f"{h['hours']:.3f}", money(h.get("usd_per_hour"), 2),
          money(h.get("cost_usd")),
          "measured" if str(h.get("throughput_source", "")).startswith("measured") else "estimated"]
@@ -151,6 +152,12 @@ def hardware_table(hardware: dict[str, Any]) -> str:
             f"{hardware.get('source')})")
     if hardware.get("tokens_source"):
         note += f"\ntokens: {hardware['tokens_source']}"
+    plan = hardware.get("schedule") or {}
+    if plan.get("learning_rate") is not None:
+        note += (f"\nschedule (the same on every row): {plan.get('steps')} steps of "
+                 f"{plan.get('batch_size')} examples ({plan.get('source')}), learning rate "
+                 f"{plan['learning_rate']:g} ({plan.get('learning_rate_source')}), LoRA on "
+                 f"{plan.get('lora_layers')} layers")
     return text + "\n" + note
 
 

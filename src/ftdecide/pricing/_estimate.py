@@ -109,11 +109,22 @@ def notices(provider: Any, info: ModelInfo) -> list[str]:
 
 
 def hardware_estimate(provider: Any, info: ModelInfo, report: Any,
-                      hyperparameters: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The provider's hardware-hours estimate (open weights), or None (token-priced)."""
+                      hyperparameters: dict[str, Any] | None = None,
+                      options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The provider's hardware-hours estimate (open weights), or None (token-priced).
+
+    ``options`` reach providers whose ``estimate_training`` takes them (an
+    override written before the parameter existed is called without it).
+    """
+    import inspect
+
+    kwargs: dict[str, Any] = {}
+    params = inspect.signature(provider.estimate_training).parameters
+    if "options" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs["options"] = dict(options or {})
     return provider.estimate_training(
         info.id, stats={**report.stats, "examples": report.examples},
-        hyperparameters=dict(hyperparameters or {}))
+        hyperparameters=dict(hyperparameters or {}), **kwargs)
 
 
 @dataclass(frozen=True)

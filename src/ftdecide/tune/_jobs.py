@@ -144,9 +144,10 @@ def plan(catalog: Catalog, model: str, train_path: str, *, validation_path: str 
             warnings.append(held.note())
     estimate: dict[str, Any] = est.training_estimate(report, info, epochs=hyper.get("epochs"),
                                                      tier=opts.get("tier"))
-    hardware = est.hardware_estimate(provider, info, report, hyper)
+    hardware = est.hardware_estimate(provider, info, report, hyper, opts)
     if hardware is not None:
         estimate["hardware"] = hardware
+        warnings.extend(str(w) for w in hardware.get("warnings") or [])
     if held is not None:
         estimate["holdout"] = held.to_dict()
     return TunePlan(info=info, provider=provider, train_path=train_path,

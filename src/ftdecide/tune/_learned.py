@@ -121,5 +121,9 @@ def tune_longer_hint(summary: Mapping[str, Any]) -> str:
     steps = summary.get("total_steps")
     more = f" -o max_steps {int(steps) * 4}" if isinstance(steps, int) and steps > 0 else ""
     epochs = (summary.get("hyperparameters") or {}).get("epochs")
-    longer = f" --epochs {int(epochs) * 3}" if isinstance(epochs, (int, float)) and epochs else ""
+    # epochs may be a fraction (a run cut by max_steps reports the epochs it covered);
+    # --epochs takes a whole number from 1 to 100
+    longer = (f" --epochs {min(100, max(1, math.ceil(epochs * 3)))}"
+              if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs > 0
+              else "")
     return f"ftdecide tune {train} --model {base}{longer or more}"

@@ -1,10 +1,12 @@
 """The hyperparameters and options of a LoRA fine-tune: defaults, checks, LoRA targets.
 
-:func:`default_hyperparameters` per device and :func:`resolve_hyperparameters`
-(the user's values over them, checked) decide what :func:`ftdecide_hf_trl.training.train`
-trains with, and what :mod:`ftdecide_hf_trl.hardware` estimates; :func:`lora_targets`
-turns ``target_modules``/``lora_layers`` into LoraConfig arguments for a
-model; ``_int_option`` checks the whole-number ``request.options``
+:func:`default_hyperparameters` (the same on every device) and
+:func:`resolve_hyperparameters` (the user's values over them, checked) decide
+what :func:`ftdecide_hf_trl.training.train` trains with, and what
+:mod:`ftdecide_hf_trl.hardware` estimates; the schedule itself (epochs, steps
+and learning rate from the data and the model) is :mod:`ftdecide_hf_trl.schedule`.
+:func:`lora_targets` turns ``target_modules``/``lora_layers`` into LoraConfig
+arguments for a model; ``_int_option`` checks the whole-number ``request.options``
 (``processes``, ``max_steps``, ``save_steps``, ``stop_after_steps``).
 Nothing heavy is imported at module level.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ftdecide.errors import UsageError
+
+from . import schedule
 
 MAX_LENGTH_CAP = 2048
 """Upper bound of the data-derived ``max_length`` (also capped by the model's positions)."""
@@ -27,52 +31,52 @@ _ALIASES = {"n_epochs": "epochs", "num_epochs": "epochs", "num_train_epochs": "e
             "lr": "learning_rate", "per_device_train_batch_size": "batch_size", "r": "lora_r"}
 
 
-def default_hyperparameters(device: str) -> dict[str, Any]:
-    """The defaults on ``device`` ("cpu" or "cuda"); ``max_length`` None = from the data.
+def default_hyperparameters(device: str | None = None) -> dict[str, Any]:
+    """The defaults, the same on every device; None = decided from the data or the model.
 
-    LoRA r=16, alpha=2r, dropout 0 on every linear layer ("all-linear"), lr
-    2e-4 with linear decay (reference/hf.md §4), seed 0. Activation
+    ``epochs`` None: the schedule derived from the number of examples
+    (:func:`ftdecide_hf_trl.schedule.plan`: the cookbook epochs with a floor of
+    optimizer steps); ``learning_rate`` None: from the model's size
+    (:func:`ftdecide_hf_trl.schedule.learning_rate_for`); ``max_length`` None:
+    the longest example. Batch 8, LoRA r=16, alpha=2r, dropout 0 on every
+    linear layer of every decoder layer, a linear warm-up over the first 10%
+    of the steps then linear decay (:data:`ftdecide_hf_trl.schedule.WARMUP_RATIO`),
+    seed 0.
+
+    ``device`` is accepted for callers of earlier releases and ignored: the
+    device used to change the schedule (1 epoch and LoRA on the top half of
+    the layers on CPU, 3 epochs on GPU), so the estimate priced two different
+    jobs and a small set was undertrained on CPU. Speed is now traded only
+    when the user sets a ``time_budget``, and then said so. Activation
     checkpointing off: it costs about 20% per step and models this size do
     not need it.
-
-    CPU: 1 epoch at batch 8, LoRA on the linear layers of the top half of
-    the decoder layers only (``lora_layers="top_half"``): backpropagation
-    then stops half-way down. Measured on SmolLM2-135M with triage batches,
-    one thread: 66 tokens per CPU-second with LoRA on all 30 layers, 95 on
-    the top 15 (1.44x). The bundled 400-example triage set is 68.5k SmolLM2
-    tokens: on all layers that is over 10 minutes of a 2-core CPU, more
-    than the budget of ``tune``. The default run (top half, 2 processes,
-    see :func:`~ftdecide_hf_trl.devices.auto_processes`) took 529 s on an
-    otherwise idle 2-core AMD EPYC (training loop 510 s, 134 tokens/s; loss
-    1.90 → 0.29), model load and saving included. ``lora_layers`` = N (the top N layers) trades quality
-    for more speed, "all" the reverse. CUDA: 3 epochs at batch 16, LoRA on
-    every layer.
     """
-    cpu = device == "cpu"
     return {
-        "epochs": 1 if cpu else 3,
-        "learning_rate": 2e-4,
-        "batch_size": 8 if cpu else 16,
+        "epochs": None,
+        "learning_rate": None,
+        "batch_size": schedule.BATCH_SIZE,
         "gradient_accumulation_steps": 1,
         "lora_r": 16,
         "lora_alpha": None,
         "lora_dropout": 0.0,
         "target_modules": "all-linear",
-        "lora_layers": "top_half" if cpu else "all",
+        "lora_layers": "all",
         "max_length": None,
         "seed": 0,
         "lr_scheduler": "linear",
-        "warmup_ratio": 0.0,
+        "warmup_ratio": schedule.WARMUP_RATIO,
         "weight_decay": 0.0,
         "activation_checkpointing": False,
     }
 
 
-def resolve_hyperparameters(user: Mapping[str, Any], *, device: str) -> dict[str, Any]:
-    """Defaults for ``device`` overridden by what the user set, checked.
+def resolve_hyperparameters(user: Mapping[str, Any], *, device: str | None = None) -> dict[str, Any]:
+    """The defaults overridden by what the user set, checked.
 
     Raises UsageError for an unknown name or a bad value. ``lora_alpha``
-    defaults to ``2 * lora_r``; ``max_length`` stays None (= from the data).
+    defaults to ``2 * lora_r``; ``epochs``, ``learning_rate`` and
+    ``max_length`` stay None when not set (the worker derives them from the
+    data and the model; see :mod:`ftdecide_hf_trl.schedule`).
     """
     hp = default_hyperparameters(device)
     for key, value in dict(user or {}).items():
@@ -98,10 +102,12 @@ def resolve_hyperparameters(user: Mapping[str, Any], *, device: str) -> dict[str
                              f"got {value!r}")
         hp[name] = value
 
-    number("epochs", float, 0, strict=True)
-    if float(hp["epochs"]).is_integer():
-        hp["epochs"] = int(hp["epochs"])
-    number("learning_rate", float, 0, strict=True)
+    if hp["epochs"] is not None:
+        number("epochs", float, 0, strict=True)
+        if float(hp["epochs"]).is_integer():
+            hp["epochs"] = int(hp["epochs"])
+    if hp["learning_rate"] is not None:
+        number("learning_rate", float, 0, strict=True)
     number("batch_size", int, 1)
     number("gradient_accumulation_steps", int, 1)
     number("lora_r", int, 1)

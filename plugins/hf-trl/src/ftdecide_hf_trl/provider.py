@@ -19,6 +19,7 @@ from ftdecide import Option
 
 from . import default_model
 from .resolve import ResolvedModel, resolve
+from .schedule import MIN_STEPS
 
 #: When the catalog facts below were read from the model card.
 AS_OF = _dt.date(2026, 11, 28)
@@ -38,14 +39,14 @@ class HFProvider(ftdecide.Provider):
     name = "hf"
     runs_locally = True
     options = (
-        Option("learning_rate", float, "learning rate (default: 2e-4, LoRA)", positive=True,
-               hyperparameter=True, aliases=("lr",)),
+        Option("learning_rate", float, "learning rate (default: from the model's size, 1e-3 for "
+               "SmolLM2-135M, 2e-4 for 7B)", positive=True, hyperparameter=True, aliases=("lr",)),
         Option("lora_r", int, "LoRA rank", default=16, minimum=1, hyperparameter=True,
                aliases=("r",)),
         Option("lora_alpha", int, "LoRA alpha", minimum=1, hyperparameter=True),
         Option("lora_dropout", float, "LoRA dropout", minimum=0, hyperparameter=True),
         Option("lora_layers", str, "decoder layers that get LoRA: all, the top half, or the "
-               "top N (default: top_half on CPU, all on GPU)", choices=("all", "top_half"),
+               "top N (default: all)", choices=("all", "top_half"),
                integer_or=True, hyperparameter=True),
         Option("max_length", int, "truncate examples to this many tokens (default: from the "
                "data)", minimum=8, hyperparameter=True),
@@ -58,8 +59,11 @@ class HFProvider(ftdecide.Provider):
         Option("weight_decay", float, "AdamW weight decay", minimum=0, hyperparameter=True),
         Option("activation_checkpointing", bool, "trade compute for memory",
                hyperparameter=True),
-        Option("max_steps", int, "stop after this many optimizer steps (a cap on the schedule)",
-               minimum=1),
+        Option("max_steps", int, "train exactly this many optimizer steps (default: from the data, "
+               f"the cookbook epochs and at least {MIN_STEPS} steps)", minimum=1),
+        Option("time_budget", str, "longest training time on this machine, in seconds or as 90s, "
+               "10m, 2h: a longer schedule is cut (LoRA on fewer layers, then fewer steps), "
+               "with a warning before it starts (default: none, nothing is cut)"),
         Option("save_steps", int, "checkpoint every N steps (default: about 10% of the steps)",
                minimum=1, affects_model=False),
         Option("processes", int, "data-parallel processes under torchrun", default=1, minimum=1),
@@ -142,16 +146,35 @@ class HFProvider(ftdecide.Provider):
         return train(request, base=self._base_for_training(request.model), progress=progress,
                      resume=True)
 
+    def check_tune_options(self, model: str, *, hyperparameters: Mapping[str, Any],
+                           options: Mapping[str, Any]) -> list[str]:
+        """Refuse an unreadable ``time_budget``; warn when ``max_steps`` is below the floor.
+
+        What the budget trades is said by the estimate (it needs the data's
+        size), which the core shows with these warnings before anything starts.
+        """
+        from .schedule import time_budget_seconds
+
+        time_budget_seconds(options)
+        warnings = []
+        steps = options.get("max_steps")
+        if isinstance(steps, int) and steps < MIN_STEPS:
+            warnings.append(f"max_steps {steps} is below the {MIN_STEPS}-step floor of the default "
+                            "schedule: the tune may underfit (see `learned` in the result)")
+        return warnings
+
     def estimate_training(self, model: str, *, stats: Mapping[str, Any],
-                          hyperparameters: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Hardware time per hardware class; None when the parameter count is unknown."""
+                          hyperparameters: Mapping[str, Any],
+                          options: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """Hardware time per hardware class for the one schedule; None when the parameter
+        count is unknown. ``options``: max_steps and time_budget (the trade and its warning)."""
         resolved = resolve(model)
         if resolved.parameters is None:
             return None
         from .hardware import estimate_training
 
         return estimate_training(parameters=resolved.parameters, stats=stats,
-                                 hyperparameters=hyperparameters)
+                                 hyperparameters=hyperparameters, options=options)
 
 
 def describe(resolved: ResolvedModel, provider: str = "hf") -> ftdecide.ModelInfo:

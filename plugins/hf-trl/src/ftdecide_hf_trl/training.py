@@ -21,15 +21,24 @@ Options (``request.options``): ``processes`` (default
 :func:`~ftdecide_hf_trl.devices.auto_processes`:
 2 on a multi-core CPU for models of 50M+ parameters, else 1), ``merge``
 (also write ``merged/``), ``save_steps`` (checkpoint interval; default about
-10% of the steps, at most 50), ``max_steps`` (a cap), ``device`` ("cpu" or
-"cuda"; default cuda when there is one) and, for tests,
-``stop_after_steps`` (interrupt as Ctrl-C would after that step).
+10% of the steps, at most 50), ``max_steps`` (exactly that many steps instead
+of the schedule derived from the data, :mod:`~ftdecide_hf_trl.schedule`),
+``time_budget`` (trade LoRA layers, then steps, to fit; see
+:mod:`~ftdecide_hf_trl.budget`), ``device`` ("cpu" or "cuda"; default cuda
+when there is one) and, for tests, ``stop_after_steps`` (interrupt as Ctrl-C
+would after that step).
+
+With a validation file the loss on it is measured before the first update
+(step 0), every quarter of the run and at the last step (see
+:mod:`~ftdecide_hf_trl.worker`), the curve the core's ``learned`` verdict reads.
 ``processes = N > 1`` runs the same code under ``torchrun`` (see
 :mod:`ftdecide_hf_trl.train_worker`): gloo on CPU, nccl on GPUs; the
 ``batch_size`` stays the global batch (each process takes batch_size / N).
 
 Where the pieces are: hyperparameters and options in
-:mod:`~ftdecide_hf_trl.hyperparameters`, the device and process count in
+:mod:`~ftdecide_hf_trl.hyperparameters`, the schedule rule in
+:mod:`~ftdecide_hf_trl.schedule` and its time-budget trade in
+:mod:`~ftdecide_hf_trl.budget`, the device and process count in
 :mod:`~ftdecide_hf_trl.devices`, the run folder's files in
 :mod:`~ftdecide_hf_trl.rundir`, stopping in :mod:`~ftdecide_hf_trl.stopping`,
 the Trainer callbacks in :mod:`~ftdecide_hf_trl.callbacks`, one process (or
