@@ -88,6 +88,8 @@ def make_trainer(catalog: Catalog, *, yes: bool, view: TrainerView | None = None
                                 validation_path=tune.get("validation"),
                                 hyperparameters=hyper, options=options)
                 view.show_estimate(p.estimate)
+                for warning in p.warnings:  # as `tune` shows them: before anything starts
+                    view.notice(f"Warning: {warning}")
                 tuning.check_budget(p, config.max_cost_usd)
                 _confirm_paid(p, yes, view)
                 job_id = new_job_id()
