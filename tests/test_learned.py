@@ -133,3 +133,9 @@ def test_validation_measured_only_after_training_began_is_judged_from_the_first_
     assert got["valid_loss_start"] == 0.8 and got["valid_loss_end"] == 0.3
     flat = learned(curve([2.5, 2.5, 2.49, 2.5, 2.48, 2.5, 2.49, 2.5, 2.5, 2.49], [(5, 2.6), (10, 2.6)]))
     assert flat["verdict"] == "underfit"
+
+
+def test_noise_near_zero_after_a_large_fall_is_not_overfit():
+    got = learned(curve([1.2, 0.6, 0.2, 0.05, 0.02, 0.01, 0.01, 0.01, 0.01, 0.01],
+                        [(0, 1.1), (3, 0.010), (6, 0.012), (10, 0.018)]))
+    assert got["verdict"] == "learned"

@@ -245,6 +245,23 @@ def test_hardware_estimate_gets_the_options_and_its_warnings_are_shown(trainer, 
     assert seen["old"] == {"epochs": 2} and p.estimate["hardware"] == {"hardware": []}
 
 
+def test_a_tune_inside_compare_shows_the_plan_warnings_before_it_starts(trainer):
+    """compare's fine-tune shows what `tune` shows before anything starts: the estimate, then
+    the warnings (here the held-out slice; for hf also a time-budget trade)."""
+    from types import SimpleNamespace
+
+    from ftdecide.tune._trainer import TrainerView, make_trainer
+
+    shown: list[str] = []
+    view = TrainerView(notice=shown.append, show_estimate=lambda e: shown.append("estimate"))
+    train = make_trainer(load_catalog(), yes=True, view=view)
+    config = SimpleNamespace(tune={"model": "fake/fake-tunable"}, model="fake/fake-tunable",
+                             train=str(TRAIN), max_cost_usd=None)
+    summary = train(config, {"state": {}, "save": lambda **kw: None})
+    assert summary["status"] == "succeeded"
+    assert shown[0] == "estimate" and shown[1].startswith("Warning: held out 40 of 400")
+
+
 def period(hours_ago, *, ended_hours_ago=None, tier="global", rate=1.7):
     now = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
     ended = None if ended_hours_ago is None else \

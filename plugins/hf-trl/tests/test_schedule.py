@@ -219,6 +219,19 @@ def test_a_time_budget_trade_is_made_before_training_and_recorded(tiny_model_dir
     assert meta["hyperparameters"]["lora_layers"] == "top_half"
 
 
+def test_under_torchrun_the_launcher_says_what_rank_0_traded(tiny_model_dir, tiny_train_file,
+                                                             tmp_path, capfd):
+    """Rank 0's output goes to train.log; its time-budget warning reaches the user's terminal
+    through progress.jsonl, before the first step's progress."""
+    req = _request(tmp_path / "run", tiny_train_file, max_steps=20, save_steps=1000, processes=2,
+                   time_budget="0.001s")
+    state = training.train(req, base=_base(tiny_model_dir))
+    assert state.status == "succeeded", state.error
+    err = capfd.readouterr().err
+    assert "Warning: the schedule (20 steps" in err and "1 optimizer step instead of 20" in err
+    assert state.total_steps == 1 and state.metrics["time_budget"]["trade"]["max_steps"] == 1
+
+
 def test_cli_warns_before_starting_and_the_job_keeps_the_trade(hf_loaded, tiny_model_dir,  # noqa: F811
                                                              tiny_train_file, capsys):
     code, out, err = tune(capsys, tiny_train_file, "--model", f"hf/{tiny_model_dir}", "--yes", "--json",

@@ -83,7 +83,10 @@ def learned(curve: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
             out["judged_on"] = "validation (start: the first training loss)"
         out["valid_loss_start"], out["valid_loss_end"] = valid[0], end
         dropped = start > 0 and (start - lowest) / start >= MIN_DROP
-        rose = lowest > 0 and end > lowest * (1 + OVERFIT_RISE)
+        # a rise counts when it is large against the minimum and a real share of the fall
+        # (0.010 → 0.018 after falling from 1.1 is noise, not memorising)
+        rose = (lowest > 0 and end > lowest * (1 + OVERFIT_RISE)
+                and end - lowest > OVERFIT_RISE * (start - lowest))
         train_fell = (out["train_loss_end"] is not None
                       and out["train_loss_end"] < out["train_loss_start"])
         if dropped and rose and train_fell:

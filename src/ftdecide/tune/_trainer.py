@@ -93,6 +93,8 @@ def make_trainer(catalog: Catalog, *, yes: bool, view: TrainerView | None = None
 
                 def before_start() -> None:
                     view.show_estimate(p.estimate)
+                    for warning in p.warnings:  # as `tune` shows them: before anything starts
+                        view.notice(f"Warning: {warning}")
                     tuning.check_budget(p, config.max_cost_usd)
                     _confirm_paid(p, yes, view)
                     save(job_id=job_id)  # recorded in the run before anything is paid

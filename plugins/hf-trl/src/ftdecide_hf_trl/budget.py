@@ -34,7 +34,8 @@ def decide_schedule(hp: dict[str, Any], plan: dict[str, Any], options: Mapping[s
     set: the trainer runs by steps), ``learning_rate_source`` and, with a
     budget, ``time_budget`` (:func:`ftdecide_hf_trl.schedule.fit_time_budget`'s
     result). ``lora_layers_given``: the user chose the layers, so the budget
-    trades only steps. Prints the budget warning on stderr (rank 0).
+    trades only steps. Prints the budget warning on stderr (rank 0; under
+    torchrun the worker also relays it through ``progress.jsonl``).
     """
     user_epochs = hp["epochs"]
     sched = schedule.plan(len(records), batch_size=hp["batch_size"],
@@ -63,7 +64,7 @@ def decide_schedule(hp: dict[str, Any], plan: dict[str, Any], options: Mapping[s
                                 max_steps=trade["max_steps"])
             record.update(cut, source="time_budget")
         if fit.get("message") and is_main:
-            print(f"ftdecide: Warning: {fit['message']}", file=sys.stderr, flush=True)
+            print(f"Warning: {fit['message']}", file=sys.stderr, flush=True)
     record["max_steps"] = record["steps"]
     if user_epochs is None:
         epochs = record["epochs"]

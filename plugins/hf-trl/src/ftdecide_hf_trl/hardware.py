@@ -184,6 +184,9 @@ def estimate_training(*, parameters: int, stats: Mapping[str, Any],
                              parameters=parameters, device_name=_device_name(device),
                              lora_layers=hp["lora_layers"],
                              lora_layers_given="lora_layers" in (hyperparameters or {}))
+        if fit.get("message") and fit.get("trade") and tokens_source != "model tokenizer":
+            fit["message"] += ("; counted with tiktoken, not the model's tokenizer: the run "
+                               "re-checks with the model's own tokens and says so if it cuts more")
         out["time_budget"] = fit
         if fit.get("message"):
             out["warnings"].append(fit["message"])

@@ -221,7 +221,8 @@ def fit_time_budget(schedule: dict[str, Any], *, budget_s: float, tokens_per_ste
         parts.append("LoRA on the top half of the layers only (about 1.44x faster)")
     if "max_steps" in trade:
         share = trade["max_steps"] / steps
-        parts.append(f"{trade['max_steps']} optimizer steps instead of {steps} "
+        parts.append(f"{trade['max_steps']} optimizer step{'s' if trade['max_steps'] != 1 else ''} "
+                     f"instead of {steps} "
                      f"({share:.0%} of the schedule, about "
                      f"{schedule_epochs(schedule, trade['max_steps']):g} epochs)")
     message = (f"the schedule ({steps} steps, {schedule['epochs']:g} epochs) needs about "

@@ -3,7 +3,8 @@
 :func:`_train_multiprocess` writes ``request.json``, starts
 ``python -m torch.distributed.run ... -m ftdecide_hf_trl.train_worker RUN_DIR``
 (see :mod:`ftdecide_hf_trl.train_worker`), relays rank 0's
-``progress.jsonl`` rows to the progress callback while it runs, and returns
+``progress.jsonl`` rows to the progress callback (and its warnings to
+stderr: rank 0's own output goes to ``train.log``) while it runs, and returns
 the JobState rank 0 wrote to ``result.json``. The first Ctrl-C or SIGTERM
 writes STOP (every rank checkpoints and stops at the same step); a second
 Ctrl-C stops torchrun.
@@ -131,6 +132,9 @@ def _tail_progress(path: Path, offset: int, rows: list[dict[str, Any]], total: i
         try:
             item = json.loads(line)
         except ValueError:
+            continue
+        if "warning" in item:  # rank 0's time-budget trade: said here, before the first step
+            print(f"Warning: {item['warning']}", file=sys.stderr, flush=True)
             continue
         total = item.get("total_steps", total)
         row = item["row"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import time
@@ -184,6 +185,10 @@ def _prepare(request: TuneRequest, base_info: Mapping[str, Any], resume: bool,
                                parameters=sum(p.numel() for p in model.parameters()),
                                device_name=_device_name(device), is_main=is_main,
                                lora_layers_given="lora_layers" in (request.hyperparameters or {}))
+        message = (plan.get("time_budget") or {}).get("message")
+        if message and progress_file is not None:  # under torchrun: the launcher prints it
+            with progress_file.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"warning": message}) + "\n")
 
     peft_config = None
     if base_info.get("adapter_dir"):
