@@ -62,9 +62,6 @@ __all__ = [
 
 MetricFunction = Callable[[str, str], float]
 
-#: Opening quote → closing quote pairs stripped around a whole answer.
-_QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019",
-           "\u00ab": "\u00bb", "\u201e": "\u201c", "\u201a": "\u2018"}
 _FENCE_LINE = re.compile(r"^\s*(```|~~~)")
 _BULLET = re.compile(r"^(?:[-*+>]|\d+[.)])\s+")
 _EMPHASIS = re.compile(r"^([*_])(.+)\1$")
