@@ -231,40 +231,14 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _norm_value(value: Any) -> Hashable:
-    """A hashable, normalised form of a JSON value: strings as ``exact`` compares them,
-    ``1`` equal to ``1.0``, ``true`` never equal to ``1``, lists compared whole and in order."""
-    if isinstance(value, str):
-        return ("s", normalize_text(value))
-    if isinstance(value, bool):
-        return ("b", value)
-    if isinstance(value, (int, float)):
-        return ("n", value)
-    if value is None:
-        return ("null",)
-    if isinstance(value, list):
-        return ("l", tuple(_norm_value(v) for v in value))
-    if isinstance(value, dict):
-        return ("o", tuple(sorted(_flatten(value), key=repr)))
-    return ("?", repr(value))  # pragma: no cover - json.loads gives nothing else
-
-
 def _flatten(obj: dict[str, Any]) -> set[tuple[str, Hashable]]:
-    """(dotted key, normalised value) pairs of a JSON object; iterative, so depth is no risk.
-    A nested empty object is a value of its own (``{}``), so ``{"a": {}}`` is not ``{}``."""
-    pairs: set[tuple[str, Hashable]] = set()
-    stack: list[tuple[str, dict[str, Any]]] = [("", obj)]
-    while stack:
-        prefix, current = stack.pop()
-        for key, value in current.items():
-            dotted = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(value, dict) and value:
-                stack.append((dotted, value))
-            elif isinstance(value, dict):
-                pairs.add((dotted, ("o", ())))
-            else:
-                pairs.add((dotted, _norm_value(value)))
-    return pairs
+    """(dotted key, normalised value) pairs of a JSON object, as ``json-fields`` compares
+    them: the data layer's flattening, shared with the audit's trivial baselines (strings as
+    ``exact`` compares them, ``1`` equal to ``1.0``, ``true`` never ``1``, a nested empty
+    object a value of its own)."""
+    from ftdecide.data._audit_text import flatten_json
+
+    return set(flatten_json(obj).items())
 
 
 def _f1(overlap: int, n_answer: int, n_expected: int) -> float:
