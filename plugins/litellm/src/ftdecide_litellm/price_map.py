@@ -147,19 +147,18 @@ def litellm_version() -> str | None:
         return None
 
 
-def build_date(map_path: Path) -> _dt.date | None:
-    """The day this LiteLLM release was built (its SBOM's timestamp), else the day the map
-    file was written here: the prices are as of that day or earlier."""
-    try:
-        dist = importlib.metadata.distribution("litellm")
-        for file in dist.files or ():
-            if "sboms" in file.parts and file.name.endswith(".json"):
-                meta = json.loads(Path(str(dist.locate_file(file))).read_text()).get("metadata", {})
-                stamp = str(meta.get("timestamp", ""))[:10]
-                if stamp:
-                    return _dt.date.fromisoformat(stamp)
-    except (importlib.metadata.PackageNotFoundError, OSError, ValueError, AttributeError):
-        pass
+def build_date(map_path: Path, version: str | None) -> _dt.date | None:
+    """The day this LiteLLM release was built (the timestamp of the SBOM in its
+    ``.dist-info``), else the day the map file was written here: the prices are as of that
+    day or earlier. The dist-info folder is looked up by name beside the package (reading
+    the distribution's RECORD of thousands of files would cost 0.1 s at every start)."""
+    if version:
+        for sbom in sorted(map_path.parent.parent.glob(f"litellm-{version}.dist-info/sboms/*.json")):
+            try:
+                stamp = str(json.loads(sbom.read_text()).get("metadata", {}).get("timestamp", ""))
+                return _dt.date.fromisoformat(stamp[:10])
+            except (OSError, ValueError, AttributeError):
+                continue
     try:
         return _dt.date.fromtimestamp(map_path.stat().st_mtime)
     except OSError:
@@ -186,4 +185,5 @@ def load() -> PriceMap | None:
         raise ftdecide.PluginError(f"cannot read LiteLLM's price map {path}: {exc}") from None
     if not isinstance(data, Mapping):
         raise ftdecide.PluginError(f"LiteLLM's price map {path} is not a JSON object")
-    return PriceMap(data, version=litellm_version(), as_of=build_date(path), path=str(path))
+    version = litellm_version()
+    return PriceMap(data, version=version, as_of=build_date(path, version), path=str(path))
