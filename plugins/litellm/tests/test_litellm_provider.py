@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -217,3 +218,17 @@ def test_registered_through_its_entry_point(monkeypatch):
 
 def test_map_is_read_once_per_process():
     assert price_map.load() is price_map.load()
+
+
+def test_an_api_base_with_credentials_is_shown_without_them(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    provider = LiteLLMProvider(api_base=f"http://user:pw-SECRET@127.0.0.1:{port}/v1?token=t0k3n",
+                               max_retries=0, timeout=5)
+    with pytest.raises(ftdecide.ProviderError) as info:
+        provider.complete(MESSAGES, model=MODEL)
+    text = str(info.value) + (info.value.hint or "")
+    assert f"127.0.0.1:{port}/v1" in text
+    assert "pw-SECRET" not in text and "t0k3n" not in text and KEY not in text

@@ -71,6 +71,17 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def display_url(url: str) -> str:
+    """``url`` without credentials or query (``https://user:pw@host/v1?key=…`` → ``https://host/v1``)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) if host else url
+
+
 def retry_after(exc: BaseException) -> float | None:
     """The wait an error answer asked for (``retry-after-ms`` or ``retry-after``), seconds."""
     headers = getattr(exc, "litellm_response_headers", None)
@@ -141,7 +152,7 @@ def complete(messages: Sequence[ftdecide.Message], *, model: str, params: Mappin
         kwargs["api_base"] = api_base
         if model.split("/", 1)[0] in OPENAI_ROUTES and not os.environ.get("OPENAI_API_KEY"):
             kwargs["api_key"] = PLACEHOLDER_KEY
-    service = f"{model} at {api_base}" if api_base else model
+    service = f"{model} at {display_url(api_base)}" if api_base else model
     attempt = 0
     while True:
         started = time.perf_counter()
