@@ -235,6 +235,11 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "prices": prices,
         "trivial": _trivial(results),
         "audit": _audit_view(results.get("audit")),
+        "judge": _judge_view(results.get("judge")),
+        # a judge section where a judge ran or the audit found free-text answers; labels need no grader
+        "show_judge": isinstance(results.get("judge"), Mapping) or (
+            (results.get("audit") or {}).get("labels") or {}).get("categorical") is False,
+        "review": {"scale": review_scale(results), "file": f"human_labels-{results['run_id']}.csv"},
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),
             "python": prov.get("python"),
@@ -274,6 +279,41 @@ def _trivial(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append({"label": "guessing", "how": "picks a training label at random",
                      "rate": labels["chance_rate"]})
     return rows
+
+
+def _scale_name(value: Any) -> str | None:
+    """``"5"`` or ``"pass-fail"`` for a judge's ``scale`` setting, ``None`` when unknown."""
+    text = str(value).strip().lower().replace("_", "-").replace(" ", "") if value is not None else ""
+    if text in ("5", "1-5", "5.0"):
+        return "5"
+    if text in ("pass-fail", "passfail", "pass/fail", "binary", "2"):
+        return "pass-fail"
+    return None
+
+
+def review_scale(results: Mapping[str, Any]) -> str:
+    """The scale review mode starts on: the run's judge scale when it has one, else pass/fail.
+
+    A person's marks are meant to calibrate the judge, so they must be on its
+    scale; the judge block in the results is read first, then the config.
+    """
+    judge = results.get("judge")
+    config = ((results.get("provenance") or {}).get("config") or {}).get("judge")
+    for block in (judge, config):
+        if isinstance(block, Mapping) and (scale := _scale_name(block.get("scale"))):
+            return scale
+    return "pass-fail"
+
+
+def _judge_view(judge: Any) -> dict[str, Any] | None:
+    """The judge block as the template shows it; ``None`` when the run had no judge."""
+    if not isinstance(judge, Mapping):
+        return None
+    agreement = judge.get("agreement") if isinstance(judge.get("agreement"), Mapping) else {}
+    return {"model": judge.get("model"), "scale": _scale_name(judge.get("scale")),
+            "agreement": {k: agreement.get(k) for k in ("n", "percent", "kappa", "constant_baseline")},
+            "unparseable": judge.get("unparseable"),
+            "evaluation_cost_usd": judge.get("evaluation_cost_usd")}
 
 
 def _audit_view(audit: Any) -> dict[str, Any] | None:
