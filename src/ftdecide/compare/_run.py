@@ -116,7 +116,7 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
                        command=command or record.command, catalog=catalog,
                        training=_training_block(training) if training else None,
-                       complete=complete, audit=pf.audit)
+                       complete=complete, audit=pf.audit, store=store)
     store.update_run(run_id, status="complete" if complete else "stopped", state=state,
                      results=results)
     return CompareResult(run_id=run_id, results=results, outcome=outcome)
@@ -204,6 +204,10 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
             "calls": a["calls"],
             "cached_calls": a["cached_calls"],
         }
+    metric = r.get("metric") or {}
     return {"run_id": r["run_id"], "report": report_path, "status": r["status"],
+            "metric": {"name": metric.get("name"), "description": metric.get("description"),
+                       "evaluation": metric.get("evaluation")},
+            "evaluation_cost_usd": r.get("evaluation_cost_usd", 0.0),
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
             "audit": r.get("audit"), "verdict": r["verdict"]}
