@@ -331,6 +331,11 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
         spent += " (no price for the model: add one with --prices FILE)"
     err(f"{counted(outcome.new_calls, 'new call')}, {outcome.cached_calls:,} from the cache, "
          f"{outcome.resumed_calls:,} already recorded; {spent}")
+    ev = results["metric"].get("evaluation") or {}
+    if ev.get("backend") == "provider":  # scoring's own calls, never in an arm's cost
+        cost = "unknown" if ev.get("cost_usd") is None else f"${ev['cost_usd']:.4f}"
+        err(f"evaluation: {counted(ev['calls'], 'embedding call')} to {ev['model']}, "
+            f"{ev['cached_texts']:,} of {ev['texts']:,} texts from the cache; {cost} spent")
 
 
 @click.command()
