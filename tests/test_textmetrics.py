@@ -321,3 +321,29 @@ def test_empty_expected_answer_is_refused_before_any_call(task, server, capsys):
     err = refused(task, capsys, "--metric", "chrf")
     assert "empty expected answer" in err and "eval.jsonl:3" in err
     assert server.calls("POST", "/v1/chat/completions") == []
+
+
+def test_embedding_failure_then_resume_pays_for_nothing_twice(task, server, capsys):
+    from ftdecide.cli.main import main
+    from ftdecide.compare import RunStore
+
+    cfg = _embedding_config(task)
+    server.fail_next(500, times=10, path="/v1/embeddings")  # more than the SDK's retries
+    with pytest.raises(SystemExit) as info:
+        main(["compare", "--config", str(cfg), "--metric", "similarity", "--arms",
+              "zeroshot,fewshot", "--shots", "2", "--model", "openai/gpt-4o-mini-2024-07-18",
+              "--out", str(task / "reports")])
+    assert info.value.code == 3, capsys.readouterr().err
+    server.reset()
+    chats = len(server.calls("POST", "/v1/chat/completions"))
+    record = RunStore().runs(1)[0]
+    assert record.status == "failed"
+    run_id = record.id
+    result = CliRunner().invoke(cli, ["compare", "--resume", run_id, "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(server.calls("POST", "/v1/chat/completions")) == chats  # every answer recorded
+    ev = data["metric"]["evaluation"]
+    assert ev["calls"] == len(server.calls("POST", "/v1/embeddings")) >= 1
+    assert ev["cached_texts"] == 0 and data["evaluation_cost_usd"] > 0

@@ -113,10 +113,15 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         store.update_run(run_id, status="failed", state=state)
         raise
     complete = not outcome.budget_stopped and outcome.skipped == 0
-    results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
-                       command=command or record.command, catalog=catalog,
-                       training=_training_block(training) if training else None,
-                       complete=complete, audit=pf.audit, store=store)
+    try:  # scoring may call a provider too (similarity's embeddings): a failure there is a
+        # failed run that --resume finishes, its answers and cached vectors kept
+        results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
+                           command=command or record.command, catalog=catalog,
+                           training=_training_block(training) if training else None,
+                           complete=complete, audit=pf.audit, store=store)
+    except BaseException:
+        store.update_run(run_id, status="failed", state=state)
+        raise
     store.update_run(run_id, status="complete" if complete else "stopped", state=state,
                      results=results)
     return CompareResult(run_id=run_id, results=results, outcome=outcome)
