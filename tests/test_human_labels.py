@@ -20,18 +20,25 @@ def test_csv_as_review_mode_writes_it(tmp_path):
     # CRLF, a quoted comment with a comma, a doubled quote and a line break inside it
     path = _write(tmp_path, 'id,label,comment\r\n3,pass,\r\n7,fail,"too stiff, ""per our policy""\r\nnot us"\r\n'
                             '12,PASS,ok\r\n')
-    assert load_human_labels(path) == {"3": "pass", "7": "fail", "12": "pass"}
+    assert load_human_labels(path) == {("3", None): "pass", ("7", None): "fail", ("12", None): "pass"}
 
 
 def test_csv_five_point_scale_any_column_order_bom_and_blank_lines(tmp_path):
     path = _write(tmp_path, "\ufeffcomment,label,id,extra\n\nfine,5,a-1,x\n,1,a-2,\n,4.0,a-3,\n")
-    assert load_human_labels(path) == {"a-1": 5, "a-2": 1, "a-3": 4}
+    assert load_human_labels(path) == {("a-1", None): 5, ("a-2", None): 1, ("a-3", None): 4}
+
+
+def test_an_arm_column_says_whose_answer_was_marked(tmp_path):
+    path = _write(tmp_path, "id,arm,label,comment\n3,fewshot,pass,\n3,finetuned,fail,\n4,,pass,\n")
+    assert load_human_labels(path) == {("3", "fewshot"): "pass", ("3", "finetuned"): "fail", ("4", None): "pass"}
+    with pytest.raises(DataError, match=r"id '3' \(fewshot\) is labelled twice \(first on line 2\)"):
+        load_human_labels(_write(tmp_path, "id,arm,label\n3,fewshot,pass\n3,fewshot,fail\n"))
 
 
 def test_jsonl(tmp_path):
     rows = [{"id": "1", "label": 4, "comment": "good"}, {"id": 2, "label": "2"}]
     text = "\n".join(json.dumps(r) for r in rows) + "\n\n"
-    assert load_human_labels(_write(tmp_path, text, "l.jsonl")) == {"1": 4, "2": 2}
+    assert load_human_labels(_write(tmp_path, text, "l.jsonl")) == {("1", None): 4, ("2", None): 2}
 
 
 @pytest.mark.parametrize("value, label", [("pass", "pass"), (" Fail ", "fail"), ("3", 3), (5, 5), (2.0, 2),

@@ -129,6 +129,10 @@ def test_mark_reload_download_and_read_back(browser, run_report, tmp_path):
 
         page.click("#review-toggle")
         assert _form(page, 1).is_visible() and page.locator(".review").count() == N_EVAL
+        # the marks are on the baseline's answers, and the page says so
+        assert page.input_value("#review-arm") == "fewshot"
+        assert _form(page, 1).locator(".rv-title").inner_text().lower() == "your mark for the few-shot answer"
+        assert page.locator("#item-1 li.out.rv-target").get_attribute("data-arm") == "fewshot"
         _form(page, 1).locator("button[data-label=pass]").click()
         _form(page, 2).locator("button[data-label=fail]").click()
         _form(page, 2).locator("input").fill(COMMENT.replace("\n", " "))  # a text input has one line
@@ -176,14 +180,35 @@ def test_mark_reload_download_and_read_back(browser, run_report, tmp_path):
                         [ids[3], "pass", ""]]
         assert '"Too stiff, says ""per our policy"";\nnot our voice <b>at all</b>"' in text
         # ... and it is a human_labels file a run reads, keyed by the ids in items.csv
-        assert load_human_labels(path) == {ids[0]: "pass", ids[1]: "fail", ids[3]: "pass"}
+        # (a row without an arm is a mark on the baseline's answer)
+        assert load_human_labels(path) == {(ids[0], None): "pass", (ids[1], None): "fail", (ids[3], None): "pass"}
         assert page.locator("#review-status").inner_text() == f"Downloaded human_labels-{run_id}.csv with 3 marks."
         assert opened.console_errors == [] and opened.page_errors == [] and opened.dialogs == []
         assert all(u == opened.url or u.startswith("blob:") for u in opened.requests)  # offline
 
+        # marks on another arm's answers: the file gets an arm column on every row
+        page.select_option("#review-arm", "zeroshot")
+        assert _form(page, 1).locator("button[aria-pressed=true]").count() == 0  # not the baseline's marks
+        assert page.locator("#item-1 li.out.rv-target").get_attribute("data-arm") == "zeroshot"
+        _form(page, 1).locator("button[data-label=fail]").click()
+        assert page.locator("#review-count").inner_text().startswith(f"1 of {N_EVAL} items marked · 4 marks on all arms")
+        with page.expect_download() as info:
+            page.click("#review-download")
+        info.value.save_as(str(tmp_path / "arms.csv"))
+        rows = list(csv.reader(io.StringIO((tmp_path / "arms.csv").read_text(encoding="utf-8"), newline="")))
+        assert rows[0] == ["id", "arm", "label", "comment"]
+        assert rows[1:3] == [[ids[0], "zeroshot", "fail", ""], [ids[0], "fewshot", "pass", ""]]
+        assert load_human_labels(tmp_path / "arms.csv") == {
+            (ids[0], "zeroshot"): "fail", (ids[0], "fewshot"): "pass", (ids[1], "fewshot"): "fail",
+            (ids[3], "fewshot"): "pass"}
+        page.reload(wait_until="load")
+        assert page.input_value("#review-arm") == "zeroshot"  # the choice survives a reload too
+        page.select_option("#review-arm", "fewshot")
+
         # clearing takes two clicks, then the scale can change to 1-5
         page.click("#review-clear")
         assert page.locator("#review-count").inner_text().startswith("3 of")
+        assert page.inner_text("#review-clear") == "Click again to clear 5 marks"
         page.click("#review-clear")
         assert page.locator("#review-count").inner_text() == f"0 of {N_EVAL} items marked"
         page.select_option("#review-scale", "5")
@@ -195,7 +220,7 @@ def test_mark_reload_download_and_read_back(browser, run_report, tmp_path):
         with page.expect_download() as info:
             page.click("#review-download")
         info.value.save_as(str(tmp_path / "five.csv"))
-        assert load_human_labels(tmp_path / "five.csv") == {ids[2]: 4}
+        assert load_human_labels(tmp_path / "five.csv") == {(ids[2], None): 4}
     finally:
         opened.close()
 
@@ -237,7 +262,7 @@ def test_hostile_ids_and_comments_stay_text(browser, run_report, tmp_path):
         with page.expect_download() as info:
             page.click("#review-download")
         info.value.save_as(str(tmp_path / "h.csv"))
-        assert load_human_labels(tmp_path / "h.csv") == {evil + "0": "pass"}
+        assert load_human_labels(tmp_path / "h.csv") == {(evil + "0", None): "pass"}
         assert opened.page_errors == [] and opened.console_errors == []
     finally:
         opened.close()

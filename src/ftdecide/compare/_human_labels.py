@@ -1,12 +1,13 @@
 """The ``human_labels`` file: a person's marks on eval items, to calibrate a judge against.
 
-A CSV file with a header row (``id,label`` and optionally ``comment``, in
-any order, extra columns ignored) or a JSONL file (one object per line with
-the same keys). ``id`` is the eval item's id as the run's ``items.csv``
-writes it; ``label`` is ``pass``/``fail`` or a whole score from 1 to 5. The
-report's review mode downloads exactly this CSV, so a person can mark items
-in the browser and feed the file to the next run (``human_labels:`` in the
-config).
+A CSV file with a header row (``id,label``, optionally ``arm`` and
+``comment``, in any order, extra columns ignored) or a JSONL file (one object
+per line with the same keys). ``id`` is the eval item's id as the run's
+``items.csv`` writes it; ``label`` is ``pass``/``fail`` or a whole score from
+1 to 5; ``arm`` says whose answer was marked, and a row without one is about
+the baseline's answer. The report's review mode downloads exactly this CSV,
+so a person can mark answers in the browser and feed the file to the next run
+(``human_labels:`` in the config).
 
 Every bad row is a :class:`~ftdecide.errors.DataError` naming the file and
 the physical line, because the file is usually written by hand or in a
@@ -65,11 +66,11 @@ class _Collector:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.labels: dict[str, Label] = {}
-        self.seen_at: dict[str, int] = {}
+        self.labels: dict[tuple[str, str | None], Label] = {}
+        self.seen_at: dict[tuple[str, str | None], int] = {}
         self.scale: tuple[str, int] | None = None
 
-    def add(self, line: int, item_id: object, label: object) -> None:
+    def add(self, line: int, item_id: object, label: object, arm: object = None) -> None:
         if item_id is None or (isinstance(item_id, str) and not item_id.strip()):
             raise DataError("the row has no id", path=self.path, line=line, hint=_HINT)
         if isinstance(item_id, (dict, list, bool, float)):
@@ -82,9 +83,13 @@ class _Collector:
         if parsed is None:
             raise DataError(f"label {label!r} for id {key!r} is not pass, fail or a whole number from 1 to 5",
                             path=self.path, line=line, hint=_HINT)
-        if key in self.seen_at:
-            raise DataError(f"id {key!r} is labelled twice (first on line {self.seen_at[key]})",
-                            path=self.path, line=line, hint="keep one label per eval item")
+        if arm is not None and not isinstance(arm, str):
+            raise DataError(f"arm must be an arm's name, got {arm!r}", path=self.path, line=line, hint=_HINT)
+        which = (key, arm.strip() if isinstance(arm, str) and arm.strip() else None)
+        if which in self.seen_at:
+            whose = f" ({which[1]})" if which[1] else ""
+            raise DataError(f"id {key!r}{whose} is labelled twice (first on line {self.seen_at[which]})",
+                            path=self.path, line=line, hint="keep one label per eval item and arm")
         scale = _scale(parsed)
         if self.scale is None:
             self.scale = (scale, line)
@@ -93,8 +98,8 @@ class _Collector:
                             f"({'pass/fail' if self.scale[0] == 'pass-fail' else '1 to 5'})",
                             path=self.path, line=line,
                             hint="use one scale in the whole file: pass/fail, or 1 to 5")
-        self.seen_at[key] = line
-        self.labels[key] = parsed
+        self.seen_at[which] = line
+        self.labels[which] = parsed
 
 
 def _read_csv(text: str, out: _Collector) -> None:
@@ -114,7 +119,7 @@ def _read_csv(text: str, out: _Collector) -> None:
                                 hint="the first row must name the columns: id,label,comment")
             continue
         cells = dict(zip(header, row))
-        out.add(line, cells.get("id"), cells.get("label"))
+        out.add(line, cells.get("id"), cells.get("label"), cells.get("arm"))
 
 
 def _read_jsonl(text: str, out: _Collector) -> None:
@@ -129,11 +134,13 @@ def _read_jsonl(text: str, out: _Collector) -> None:
         if not isinstance(row, dict):
             raise DataError(f"expected a JSON object, got {type(row).__name__}", path=out.path, line=line,
                             hint='one object per line, e.g. {"id": "3", "label": "pass"}')
-        out.add(line, row.get("id"), row.get("label"))
+        out.add(line, row.get("id"), row.get("label"), row.get("arm"))
 
 
-def load_human_labels(path: str | Path) -> dict[str, Label]:
-    """Item id -> label from a ``human_labels`` CSV or JSONL file.
+def load_human_labels(path: str | Path) -> dict[tuple[str, str | None], Label]:
+    """``(item id, arm)`` -> label from a ``human_labels`` CSV or JSONL file.
+
+    ``arm`` is ``None`` for a row without one: a mark on the baseline's answer.
 
     The format follows the extension (``.jsonl``/``.json`` is JSONL, anything
     else CSV). A byte-order mark (Excel writes one) is ignored. Raises
