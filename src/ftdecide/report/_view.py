@@ -237,8 +237,8 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "trivial": _trivial(results),
         "audit": _audit_view(results.get("audit")),
         "judge": _judge_view(results.get("judge")),
-        # a judge section where a judge ran or the audit found free-text answers; labels need no grader
-        "show_judge": isinstance(results.get("judge"), Mapping) or (
+        # no judge on a free-text run (the audit found no label set): the report shows how to add one
+        "judge_empty": not isinstance(results.get("judge"), Mapping) and (
             (results.get("audit") or {}).get("labels") or {}).get("categorical") is False,
         "review": {"scale": review_scale(results), "file": f"human_labels-{results['run_id']}.csv"},
         "provenance": {
