@@ -249,10 +249,13 @@ def test_hostile_ids_and_comments_stay_text(browser, run_report, tmp_path):
     _, results = run_report
     evil = '"><img src=x onerror="window.__pwned=1">'
     items = [dict(it, id=evil + str(i)) for i, it in enumerate(results["items"])]
-    html = write_report(dict(results, run_id="cmp-20261205-hostile", items=items), tmp_path / "hostile").html
-    opened = Opened(browser, html)
+    arms = {k: dict(a, label=evil + " a very long arm label " * 4) for k, a in results["arms"].items()}
+    html = write_report(dict(results, run_id="cmp-20261205-hostile", items=items, arms=arms),
+                        tmp_path / "hostile").html
+    opened = Opened(browser, html, width=390)
     page = opened.page
     try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # long labels fit a phone
         page.click("#review-toggle")
         _form(page, 1).locator("button[data-label=pass]").click()
         _form(page, 1).locator("input").fill("<script>window.__pwned=2</script>")
@@ -260,6 +263,8 @@ def test_hostile_ids_and_comments_stay_text(browser, run_report, tmp_path):
         assert page.evaluate("typeof window.__pwned") == "undefined"
         assert page.evaluate("document.querySelectorAll('img, #item-list script').length") == 0
         assert _form(page, 1).get_attribute("aria-label") == "your mark for item " + evil + "0"
+        assert _form(page, 1).locator(".rv-title").inner_text().lower().startswith("your mark for the " + evil.lower())
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
         with page.expect_download() as info:
             page.click("#review-download")
         info.value.save_as(str(tmp_path / "h.csv"))
