@@ -88,6 +88,10 @@ class CompareConfig:
     #: the ``similarity`` metric's vectors: ``{"model": "PROVIDER/EMBEDDING-MODEL"}``, or None
     #: for TF-IDF fitted on the run (offline)
     similarity: dict[str, Any] | None = None
+    #: training-set sizes of the learning curve: fractions (floats, 0 < f ≤ 1) or counts (ints)
+    learning_curve: tuple[float | int, ...] | None = None
+    #: the quality that is good enough (0 to 1): the learning curve says how many examples reach it
+    target_quality: float | None = None
     source: str | None = field(default=None, compare=False)
     #: what the defaults decided that a person should hear (an arm left out, the baseline
     #: chosen); the CLI prints them on stderr
@@ -99,6 +103,8 @@ class CompareConfig:
         data.pop("source")
         data.pop("notices")
         data["arms"] = list(self.arms)
+        if self.learning_curve is not None:
+            data["learning_curve"] = list(self.learning_curve)
         return data
 
 
@@ -133,13 +139,17 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "similarity": (dict, "a mapping such as {model: openai/text-embedding-3-small}"),
     "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
                              "(short for similarity: {model: ...})"),
+    "learning_curve": (list, "a list of training-set sizes: fractions such as 0.25 or counts "
+                             "such as 200"),
+    "target_quality": ((int, float), "a quality from 0 to 1"),
 }
 #: Keys of ``similarity:``.
 SIMILARITY_KEYS = ("model",)
 _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
                 "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
-                "price-as": "price_as", "embedding-model": "embedding_model"}
+                "price-as": "price_as", "embedding-model": "embedding_model",
+                "learning-curve": "learning_curve", "target-quality": "target_quality"}
 #: Keys of ``tune:``: the generic ones, ``options`` (the provider's ``-o`` keys, checked
 #: against its schema), and provider keys earlier releases took directly under ``tune:``.
 TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
@@ -376,6 +386,47 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
         raise where.error("max_cost_usd", "must not be negative")
     if "fewshot" in arms and values.get("shots", 4) == 0:
         raise where.error("shots", "the few-shot arm needs at least one shot")
+    _check_curve(values, where)
     values["source"] = source
     values["notices"] = tuple(notices)
     return CompareConfig(**values)
+
+
+def _check_curve(values: dict[str, Any], where: _Where) -> None:
+    """``learning_curve`` (sizes) and ``target_quality``: checked, the sizes made a tuple.
+
+    A number with a decimal point is a fraction of the training set (0 < f ≤ 1);
+    a whole number is a count of examples (at least 2; ``1`` alone would be
+    ambiguous, so the whole set is written ``1.0``). The curve trains the tuned
+    model, so it needs ``tune:`` and the ``finetuned`` arm.
+    """
+    target = values.get("target_quality")
+    if target is not None and not 0 < target <= 1:
+        raise where.error("target_quality", f"must be above 0 and at most 1, got {target}",
+                          hint="the quality that is good enough, on the metric's 0-1 scale")
+    curve = values.get("learning_curve")
+    if curve is None:
+        return
+    example = "e.g. learning_curve: [0.125, 0.25, 0.5, 1.0] or [50, 100, 200]"
+    if not curve:
+        raise where.error("learning_curve", "is empty", hint=example)
+    sizes: list[float | int] = []
+    for value in curve:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise where.error("learning_curve", f"{value!r} is not a number", hint=example)
+        if isinstance(value, float) and not 0 < value <= 1:
+            raise where.error("learning_curve", f"{value} is not a fraction above 0 and at most "
+                              "1 (write counts as whole numbers)", hint=example)
+        if isinstance(value, int) and value < 2:
+            raise where.error("learning_curve", f"{value} examples is too few to tune on "
+                              "(write the whole set as 1.0)", hint=example)
+        if value in sizes:
+            raise where.error("learning_curve", f"{value} is given twice", hint=example)
+        sizes.append(value)
+    if values.get("tune") is None:
+        raise where.error("learning_curve", "needs tune: (the curve trains the tuned model on "
+                          "each subset)", hint="add tune: {} (--tune), or drop learning_curve")
+    if "finetuned" not in values["arms"]:
+        raise where.error("learning_curve", "needs the finetuned arm (the full-size point)",
+                          hint="add finetuned to arms")
+    values["learning_curve"] = tuple(sorted(sizes, key=lambda v: (isinstance(v, int), v)))
