@@ -236,6 +236,7 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "prices": prices,
         "trivial": _trivial(results),
         "audit": _audit_view(results.get("audit")),
+        "learning_curve": results.get("learning_curve"),
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),
             "python": prov.get("python"),
