@@ -233,3 +233,35 @@ def test_killed_in_the_third_tune_then_resumed_repeats_nothing(task, tmp_path):
         lc = result["learning_curve"]
         assert [p["quality"]["mean"] for p in lc["points"]] == pytest.approx([0.5, 0.7, 0.8, 0.85])
         assert lc["examples_to_target"]["examples"] == 320
+
+
+def test_assess_from_a_run_whose_curve_misses_the_target_says_collect_data(task, server, env):
+    import yaml
+
+    data = json.loads(_run("compare", "--config", str(task / "compare.yaml"), "--yes",
+                           "--json").stdout)
+    answers = task / "answers.yaml"
+    answers.write_text(yaml.safe_dump({
+        "use_case": {"goal": "task", "knowledge_changes_often": False},
+        "alternatives": {"target_quality": 0.88},
+        "costs": {"model": f"openai/{BASE}", "examples_available": N_TRAIN,
+                  "examples_reviewed": N_TRAIN, "eval_set": True,
+                  "label_cost_usd_per_example": 0.5},
+        "benefits": {"requests_per_month": 100_000}}))
+    out = json.loads(_run("assess", "--answers", str(answers), "--from-run", data["run_id"],
+                          "--json", "--today", "2026-12-05").stdout)
+    assert out["recommendation"] == "collect-data"
+    decisive = out["reasons"][0]
+    assert decisive["rule"] == "collect-data-learning-curve"
+    text = decisive["text"]
+    # the curve reaches 0.88 at 320 examples; 128 today: 192 more, at $0.50 each
+    assert "about 320 examples" in text and "collect about 192 more" in text
+    assert "$96.00" in text
+    rules = {r["rule"] for r in out["reasons"]}
+    assert "learning-curve-fit" in rules  # the trace shows the fit
+    fit = next(r for r in out["reasons"] if r["rule"] == "learning-curve-fit")["text"]
+    assert "inverse-power" in fit and "16 → 0.50" in fit
+    assert not any(r.get("recommend") == "fine-tune" and r["effect"] == "decides"
+                   for r in out["reasons"])
+    steps = " ".join(s["why"] for s in out["next_steps"])
+    assert "label about 192 more examples (about $96.00 to label)" in steps
