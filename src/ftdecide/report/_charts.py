@@ -574,9 +574,4 @@ def all_charts(results: Mapping[str, Any]) -> list[Chart]:
         curve = loss_curve(training)
         if curve is not None:
             charts.append(curve)
-    from ftdecide.report._curvechart import learning_curve
-
-    learned = learning_curve(results)
-    if learned is not None:
-        charts.append(learned)
     return charts

@@ -26,6 +26,7 @@ from ftdecide.report._charts import (
     _marker,
     _n,
     _Svg,
+    all_charts,
     nice_range,
 )
 
@@ -117,3 +118,13 @@ def learning_curve(results: Mapping[str, Any]) -> Chart | None:
         if need.get("text") and need.get("goal") is not None:
             caption += f"{what}: {need['text']}. "
     return Chart(CHART_ID, title, caption.strip(), svg.finish())
+
+
+def report_charts(results: Mapping[str, Any]) -> list[Chart]:
+    """Every chart of a report: :func:`~ftdecide.report._charts.all_charts`, then the
+    learning curve when the run measured one."""
+    charts = all_charts(results)
+    curve = learning_curve(results)
+    if curve is not None:
+        charts.append(curve)
+    return charts
