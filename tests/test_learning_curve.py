@@ -265,3 +265,54 @@ def test_assess_from_a_run_whose_curve_misses_the_target_says_collect_data(task,
                    for r in out["reasons"])
     steps = " ".join(s["why"] for s in out["next_steps"])
     assert "label about 192 more examples (about $96.00 to label)" in steps
+
+
+def test_dry_run_lists_the_curve_tunes_and_the_budget_counts_them(task, server, env):
+    out = _run("compare", "--config", str(task / "compare.yaml"), "--dry-run", "--json").stdout
+    plan = json.loads(out)
+    points = plan["learning_curve"]
+    assert [p["examples"] for p in points] == [16, 32, 64]
+    assert all(p["action"] == "new" and p["new_cost_usd"] > 0 for p in points)
+    assert plan["predicted_cost_usd"] >= sum(p["new_cost_usd"] for p in points)
+    text = _run("compare", "--config", str(task / "compare.yaml"), "--dry-run").stdout
+    assert "learning curve, 16 examples: a new fine-tune" in text
+    # a budget the curve's tunes do not fit in is refused before anything is trained
+    budget = plan["tune"]["new_cost_usd"] + sum(p["new_cost_usd"] for p in points) / 2
+    with pytest.raises(UsageError, match="learning-curve tune"):
+        CliRunner().invoke(cli, ["compare", "--config", str(task / "compare.yaml"), "--yes",
+                                 "--max-cost", f"{budget:.6f}"], catch_exceptions=False)
+    assert server.calls("POST", "/v1/fine_tuning/jobs") == []
+
+
+def test_the_chart_escapes_and_dashes_the_extrapolation():
+    from ftdecide.report._curvechart import learning_curve
+
+    sizes = [16, 32, 64, 128]
+    scores = [[1.0] * round((A - B / n) * N_EVAL) + [0.0] * (N_EVAL - round((A - B / n) * N_EVAL))
+              for n in sizes]
+    analysis = curvefit.analyse(sizes, scores, target=0.88, baseline_high=0.7, resamples=50)
+    lc = {"points": [{"examples": n, "quality": {"mean": sum(s) / N_EVAL, "ci_low": 0.4,
+                                                  "ci_high": 0.9}} for n, s in zip(sizes, scores)],
+          "metric": "<script>alert(1)</script>", "target_quality": 0.88,
+          "baseline": {"arm": "fewshot<b>", "mean": 0.6, "ci_low": 0.45, "ci_high": 0.7},
+          **analysis}
+    chart = learning_curve({"learning_curve": lc, "metric": {"name": "x"}})
+    assert "<script>" not in chart.svg and "&lt;script&gt;" in chart.svg
+    assert "fewshot&lt;b&gt;" in chart.svg
+    assert 'stroke-dasharray="6 4"' in chart.svg  # the extrapolation
+    assert "about 320 examples" in chart.caption
+
+
+def test_a_budget_that_runs_out_mid_curve_stops_the_curve_not_the_run(task, server, env):
+    plan = json.loads(_run("compare", "--config", str(task / "compare.yaml"), "--dry-run",
+                           "--json").stdout)
+    curve_cost = sum(p["new_cost_usd"] for p in plan["learning_curve"])
+    budget = plan["predicted_cost_usd"] - curve_cost / 2  # above the floor, below the upper bound
+    data = json.loads(_run("compare", "--config", str(task / "compare.yaml"), "--yes",
+                           "--max-cost", f"{budget:.6f}", "--json").stdout)
+    points = {p["examples"]: p for p in data["learning_curve"]["points"]}
+    assert data["status"] == "partial"
+    assert points[128]["quality"]["mean"] == pytest.approx(0.85)
+    skipped = [n for n, p in points.items() if p.get("training_cost_usd") is None]
+    assert skipped and all(points[n]["quality"]["mean"] is None for n in skipped)
+    assert len(server.calls("POST", "/v1/fine_tuning/jobs")) == 4 - len(skipped)

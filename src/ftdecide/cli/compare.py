@@ -290,6 +290,13 @@ def render_dry_run(plan: dict[str, Any]) -> None:
                    + " (included above)")
         for warning in tune.get("warnings") or []:
             err(f"Warning: {warning}")
+    for p in plan.get("learning_curve") or []:
+        cost = p["new_cost_usd"]
+        click.echo(f"learning curve, {p['examples']:,} examples: "
+                   + (f"reuses job {p['job_id']} ({p['action']})" if p["action"] != "new" else
+                      "a new fine-tune, " + ("cost unknown" if cost is None else
+                                             f"about {money(cost)} (included above)"))
+                   + f", then {p['calls']:,} calls")
     click.echo("dry run: nothing was called")
 
 
@@ -321,6 +328,16 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
         err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
             f"of scoring (eval lines {', '.join(audit['excluded'][:8])}"
             f"{' …' if len(audit['excluded']) > 8 else ''}); `audit: keep` scores them")
+    curve = results.get("learning_curve")
+    if curve:
+        click.echo("learning curve: " + ", ".join(
+            f"{p['examples']:,} → {_pts(p['quality']['mean'])}" for p in curve["points"])
+            + f" ({results['metric']['name']}, points)")
+        for key, what in (("examples_to_target", "to reach the target"),
+                          ("examples_to_beat_baseline", "to beat the baseline's upper bound")):
+            need = curve.get(key) or {}
+            if need.get("goal") is not None:
+                click.echo(f"  {what} ({_pts(need['goal'])}): {need.get('text')}")
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
     unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None]

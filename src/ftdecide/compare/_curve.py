@@ -141,6 +141,48 @@ def training_cost(summary: Mapping[str, Any] | None) -> tuple[float | None, str 
     return None, None
 
 
+def point_cost(summary: Mapping[str, Any] | None, *, train_path: str, price_as: Any
+               ) -> dict[str, Any]:
+    """What one point's tune costs, as the arms price theirs.
+
+    ``price_as`` set: the cookbook estimate of tuning that model on this subset
+    (as the fine-tuned arms are priced). Otherwise the job's billed cost (hosted:
+    trained tokens × price), else its estimate; a local job without a price is
+    priced in hardware time as ``tune``'s estimate does (the first GPU row of its
+    estimate, with the measured wall time beside it). Unknown stays None.
+    """
+    out: dict[str, Any] = {"training_cost_usd": None, "training_cost_kind": None}
+    if summary and summary.get("wall_s") is not None:
+        out["wall_s"] = summary["wall_s"]
+    if price_as is not None:
+        from ftdecide.compare._economics import _training_cost_as
+
+        out.update(training_cost_usd=_training_cost_as(price_as, train_path),
+                   training_cost_kind=f"estimated, priced as {price_as.key}")
+        return out
+    cost, kind = training_cost(summary)
+    rows = _hardware_rows((summary or {}).get("job_id"))
+    if rows:
+        row = rows[0]
+        out["hardware"] = {k: row.get(k) for k in ("hardware", "hours", "cost_usd")}
+        if not cost and row.get("cost_usd") is not None:
+            cost, kind = float(row["cost_usd"]), f"hardware estimate ({row.get('hardware')})"
+    out.update(training_cost_usd=cost, training_cost_kind=kind)
+    return out
+
+
+def _hardware_rows(job_id: str | None) -> list[dict[str, Any]]:
+    """The hardware rows of a local job's stored estimate (empty for a token-priced job)."""
+    if not job_id:
+        return []
+    from ftdecide.tune import Store
+
+    record = Store().find_job(job_id)
+    hardware = ((record.estimate or {}).get("hardware") or {}) if record is not None else {}
+    rows = hardware.get("hardware") if isinstance(hardware, Mapping) else None
+    return [r for r in rows or [] if isinstance(r, Mapping)]
+
+
 def run_curve(config: CompareConfig, prep: Any, *, catalog: Any, store: Any, run_id: str,
               state: dict[str, Any], save: Callable[[], None], train: Callable[..., Any],
               make_runner: Callable[[float | None], Any], metric: Any,
@@ -168,7 +210,7 @@ def run_curve(config: CompareConfig, prep: Any, *, catalog: Any, store: Any, run
     for n in points:
         if n >= n_train:
             measured.append({"examples": n, "scores": full["scores"], "training": full["training"],
-                             "arm": "finetuned"})
+                             "arm": "finetuned", "path": config.train})
             continue
         point = curve_state.setdefault(str(n), {})
 
@@ -179,10 +221,15 @@ def run_curve(config: CompareConfig, prep: Any, *, catalog: Any, store: Any, run
         summary = point.get("training")
         if stopped:
             measured.append({"examples": n, "scores": {}, "training": summary, "arm": curve_arm(n),
-                             "skipped": "budget"})
+                             "skipped": "budget", "path": paths[n]})
             continue
         if summary is None or summary.get("status") != "succeeded":
             sub = dataclasses.replace(config, train=paths[n], max_cost_usd=budget_left)
+            if not point.get("job_id") and not _fits(sub, catalog, budget_left):
+                stopped = True  # the budget left cannot pay this tune: the curve stops here
+                measured.append({"examples": n, "scores": {}, "training": None,
+                                 "arm": curve_arm(n), "skipped": "budget", "path": paths[n]})
+                continue
             summary = train(sub, {"state": point, "save": save_point})
             point["training"] = summary
             save()
@@ -202,8 +249,26 @@ def run_curve(config: CompareConfig, prep: Any, *, catalog: Any, store: Any, run
         stopped = outcome.budget_stopped
         scored, _ = _score_all(prep, {plan.name: plan}, outcome, metric, store)
         scores = {item: float(score.value) for (_, item), score in scored.items()}
-        measured.append({"examples": n, "scores": scores, "training": summary, "arm": plan.name})
-    return block(config, prep, measured, metric=metric, full=full)
+        measured.append({"examples": n, "scores": scores, "training": summary, "arm": plan.name,
+                         "path": paths[n]})
+    price_as = catalog.resolve(config.price_as) if config.price_as else None
+    return block(config, prep, measured, metric=metric, full=full, price_as=price_as)
+
+
+def _fits(config: CompareConfig, catalog: Any, budget_left: float | None) -> bool:
+    """Whether a new tune of ``config`` fits in what is left of the budget (a reusable job
+    costs nothing; an unknown cost does not fit a budget)."""
+    if budget_left is None:
+        return True
+    from ftdecide.compare._preflight import _plan_tune
+    from ftdecide.tune import Store, tune_key
+    from ftdecide.tune._reuse import find_previous
+
+    planned = _plan_tune(config, catalog)
+    if find_previous(Store(), catalog, tune_key(planned)) is not None:
+        return True
+    cost = planned.estimate.get("training_cost_usd")
+    return cost is not None and cost <= budget_left
 
 
 def _answer(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -213,7 +278,7 @@ def _answer(messages: Sequence[Mapping[str, Any]]) -> str:
 
 
 def block(config: CompareConfig, prep: Any, measured: Sequence[Mapping[str, Any]], *,
-          metric: Any, full: Mapping[str, Any]) -> dict[str, Any]:
+          metric: Any, full: Mapping[str, Any], price_as: Any = None) -> dict[str, Any]:
     """The ``learning_curve`` mapping of results.json from the measured points."""
     from ftdecide.compare import _curvefit as curvefit
     from ftdecide.compare import _stats as stats
@@ -223,12 +288,11 @@ def block(config: CompareConfig, prep: Any, measured: Sequence[Mapping[str, Any]
     for m in measured:
         values = [m["scores"][it.id] for it in prep.items if it.id in m["scores"]]
         iv = stats.bootstrap_mean(values, resamples=RESAMPLES, seed=config.seed)
-        cost, kind = training_cost(m["training"])
         t = m["training"] or {}
         points.append({"examples": m["examples"], "arm": m["arm"],
                        "quality": {"mean": iv.mean, "ci_low": iv.ci_low, "ci_high": iv.ci_high,
                                    "n": iv.n},
-                       "training_cost_usd": cost, "training_cost_kind": kind,
+                       **point_cost(t, train_path=m["path"], price_as=price_as),
                        "job_id": t.get("job_id"), "model": t.get("model"),
                        "reused": bool(t.get("reused")),
                        **({"skipped": m["skipped"]} if m.get("skipped") else {})})
@@ -252,3 +316,53 @@ def block(config: CompareConfig, prep: Any, measured: Sequence[Mapping[str, Any]
                                                   "text": "too few measured points to fit a "
                                                           "curve"}})
     return out
+
+
+def plan_points(config: CompareConfig, prep: Any, catalog: Any) -> list[dict[str, Any]]:
+    """Each curve point below the full set as a dry run sees it: its subset written, its tune
+    planned (validated, estimated) and looked up in the job store (reuse costs nothing)."""
+    from ftdecide.compare._preflight import _plan_tune
+    from ftdecide.paths import data_dir
+    from ftdecide.tune import Store, tune_key
+    from ftdecide.tune._reuse import find_previous
+
+    points = sizes(config, len(prep.train))
+    answers = [_answer(m) for m in prep.train]
+    paths = write_subsets(config, prep.train_examples, answers, points, data_dir() / "curves")
+    out = []
+    for n in points:
+        if n >= len(prep.train):
+            continue
+        planned = _plan_tune(dataclasses.replace(config, train=paths[n]), catalog)
+        previous = find_previous(Store(), catalog, tune_key(planned))
+        cost = planned.estimate.get("training_cost_usd")
+        out.append({"examples": n, "path": paths[n],
+                    "action": previous.action if previous is not None else "new",
+                    "job_id": previous.record.id if previous is not None else None,
+                    "estimated_cost_usd": cost,
+                    "new_cost_usd": 0.0 if previous is not None else cost,
+                    "calls": len(prep.items)})
+    return out
+
+
+def check_budget(planned: Sequence[Mapping[str, Any]], config: CompareConfig,
+                 floor_usd: float) -> None:
+    """Refuse a run whose curve tunes alone (with the rest of the run's floor) are above
+    ``max_cost_usd``, before anything is spent; an unknown tune cost cannot be checked."""
+    from ftdecide.errors import UsageError
+
+    if config.max_cost_usd is None:
+        return
+    new = [p for p in planned if p["action"] == "new"]
+    unknown = [p["examples"] for p in new if p["new_cost_usd"] is None]
+    if unknown:
+        raise UsageError(f"the training cost of the learning curve's tunes ({unknown} examples) "
+                         f"is unknown, so max_cost_usd {config.max_cost_usd:g} cannot be checked",
+                         key="learning_curve",
+                         hint="add the model's training price with a price file (--prices)")
+    total = floor_usd + sum(float(p["new_cost_usd"]) for p in new)
+    if total > config.max_cost_usd:
+        raise UsageError(f"the run costs at least ${total:,.4f} with its {len(new)} learning-curve "
+                         f"tune(s) and max_cost_usd is ${config.max_cost_usd:,.4f}; nothing was "
+                         "called or trained", key="learning_curve",
+                         hint="fewer or smaller curve points, or raise max_cost_usd")

@@ -65,6 +65,11 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     to_send = pending(pf.calls, store if use_cache else None,
                       store.calls(resume) if resume else {})
     check_budget(pf, config, to_send)
+    if config.learning_curve and config.max_cost_usd is not None:
+        from ftdecide.compare import _curve as curve
+
+        curve.check_budget(curve.plan_points(config, pf.prep, catalog), config,
+                           pf.tune_cost_usd + sum(c.min_cost_usd for c in to_send))
     metric, prep = pf.metric, pf.prep
     if record is not None:
         run_id = record.id
@@ -124,6 +129,9 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
             results["learning_curve"] = _learning_curve(
                 config, pf, results, catalog=catalog, store=store, run_id=run_id, state=state,
                 train=train, left=left, use_cache=use_cache, progress=progress)
+            if any(p.get("skipped") for p in results["learning_curve"]["points"]):
+                complete = False  # the budget stopped the curve: --resume continues it
+                results["status"] = "partial"
     except KeyboardInterrupt:
         store.update_run(run_id, status="interrupted", state=state)
         raise
@@ -195,6 +203,14 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
             by_arm[arm] = {"model": "(tuned inside the run)", "calls": len(prep.items), "cached": 0,
                            "recorded": 0, "predicted_cost_usd": None}
     total = sum(a["predicted_cost_usd"] or 0.0 for a in by_arm.values()) + pf.tune_cost_usd
+    curve_points = None
+    if config.learning_curve:
+        from ftdecide.compare import _curve as curve
+
+        curve_points = curve.plan_points(config, prep, catalog)
+        curve.check_budget(curve_points, config, pf.tune_cost_usd + sum(
+            c.min_cost_usd for c in pending(calls, store, recorded)))
+        total += sum(p["new_cost_usd"] or 0.0 for p in curve_points)
     tune = None
     if pf.planned_tune is not None:
         p = pf.planned_tune
@@ -207,7 +223,7 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
             tune.update(action=pf.previous.action, job_id=r.id, message=pf.previous.message(),
                         trained_at=r.created_at, tuned_model=r.fine_tuned_model)
     return {"arms": {a: by_arm[a] for a in config.arms}, "items": len(prep.items),
-            "predicted_cost_usd": total, "tune": tune,
+            "predicted_cost_usd": total, "tune": tune, "learning_curve": curve_points,
             "calls": sum(a["calls"] for a in by_arm.values())}
 
 
@@ -263,7 +279,8 @@ def _curve_json(curve: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not curve:
         return None
     return {"points": [{k: p.get(k) for k in ("examples", "quality", "training_cost_usd",
-                                              "training_cost_kind", "job_id", "reused")}
+                                              "training_cost_kind", "job_id", "reused",
+                                              "skipped")}
                        for p in curve["points"]],
             "fit": curve.get("fit"), "target_quality": curve.get("target_quality"),
             "examples_to_target": curve.get("examples_to_target"),
