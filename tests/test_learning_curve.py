@@ -316,3 +316,16 @@ def test_a_budget_that_runs_out_mid_curve_stops_the_curve_not_the_run(task, serv
     skipped = [n for n, p in points.items() if p.get("training_cost_usd") is None]
     assert skipped and all(points[n]["quality"]["mean"] is None for n in skipped)
     assert len(server.calls("POST", "/v1/fine_tuning/jobs")) == 4 - len(skipped)
+
+
+def test_the_bundled_triage_curve_example_builds():
+    from ftdecide.cli.compare import example_config
+    from ftdecide.compare._config import read_file_lines
+
+    path = example_config("triage-curve")
+    values, lines = read_file_lines(path)
+    config = build(values, source=path, lines=lines)
+    assert config.learning_curve == (0.1, 0.3, 1.0)
+    assert config.model == "hf/smollm2-135m" and config.target_quality == 0.5
+    assert Path(config.train).resolve() == (Path(path).parent.parent / "triage" / "train.jsonl")
+    assert curve.sizes(config, 400) == [40, 120, 400]
