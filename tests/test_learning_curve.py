@@ -329,3 +329,14 @@ def test_the_bundled_triage_curve_example_builds():
     assert config.model == "hf/smollm2-135m" and config.target_quality == 0.5
     assert Path(config.train).resolve() == (Path(path).parent.parent / "triage" / "train.jsonl")
     assert curve.sizes(config, 400) == [40, 120, 400]
+
+
+def test_a_count_above_the_training_set_is_refused_before_any_tune(task, server, env):
+    from ftdecide.errors import DataError
+
+    config = task / "compare.yaml"
+    config.write_text(config.read_text().replace("[16, 32, 0.5, 1.0]", "[16, 500]"))
+    with pytest.raises(DataError, match="more than the training set holds"):
+        CliRunner().invoke(cli, ["compare", "--config", str(config), "--yes"],
+                           catch_exceptions=False)
+    assert server.calls("POST", "/v1/fine_tuning/jobs") == []
