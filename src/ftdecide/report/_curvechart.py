@@ -22,7 +22,6 @@ from ftdecide.report._charts import (
     Scale,
     _axes,
     _Frame,
-    _log_range,
     _marker,
     _n,
     _Svg,
@@ -44,7 +43,7 @@ def learning_curve(results: Mapping[str, Any]) -> Chart | None:
     base = lc.get("baseline") or {}
     target = lc.get("target_quality")
     xs = [float(p["examples"]) for p in pts] + [float(b["examples"]) for b in band]
-    lo, hi = _log_range(min(xs) / 1.2, max(xs) * 1.2)
+    lo, hi = min(xs) / 1.25, max(xs) * 1.25
     frame = _Frame(left=72, top=22, right=WIDTH - 130, bottom=HEIGHT - 58)
     x = Scale(lo, hi, frame.left, frame.right, log=True)
     ys = [v * 100 for p in pts for v in (p["quality"].get("ci_low"), p["quality"].get("ci_high"),
@@ -93,6 +92,14 @@ def learning_curve(results: Mapping[str, Any]) -> Chart | None:
                 svg.el("polyline", points=" ".join(
                     f"{_n(x(b['examples']))},{_n(y(clip(b['quality'] * 100)))}" for b in part),
                     fill="none", stroke=colour, stroke_width=2, stroke_dasharray=dash)
+    need = lc.get("examples_to_target") or {}
+    if need.get("reached") and need.get("examples") and target is not None \
+            and lo <= need["examples"] <= hi:
+        nx, ny = x(float(need["examples"])), y(clip(target * 100))
+        svg.el("line", x1=_n(nx), x2=_n(nx), y1=_n(ny), y2=_n(frame.bottom), stroke="#D55E00",
+               stroke_width=1, stroke_dasharray="2 3")
+        svg.el("text", f"≈{need['examples']:,}", x=_n(nx + 4), y=_n(frame.bottom - 6),
+               fill="#D55E00", font_size=11, **HALO)
     for p in pts:
         q = p["quality"]
         px, py = x(float(p["examples"])), y(q["mean"] * 100)
