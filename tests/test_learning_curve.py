@@ -340,3 +340,13 @@ def test_a_count_above_the_training_set_is_refused_before_any_tune(task, server,
         CliRunner().invoke(cli, ["compare", "--config", str(config), "--yes"],
                            catch_exceptions=False)
     assert server.calls("POST", "/v1/fine_tuning/jobs") == []
+
+
+def test_the_curve_from_flags(task):
+    config = build({"train": str(task / "train.jsonl"), "eval": str(task / "eval.jsonl"),
+                    "model": "openai/x", "arms": ["fewshot", "finetuned"]},
+                   {"tune": {}, "learning_curve": "0.25, 50,1.0", "target_quality": 0.8})
+    assert config.learning_curve == (0.25, 1.0, 50) and config.target_quality == 0.8
+    with pytest.raises(UsageError, match="--learning-curve: 'many' is not a number"):
+        build({"train": str(task / "train.jsonl"), "eval": str(task / "eval.jsonl"),
+               "model": "openai/x", "tune": {}}, {"learning_curve": "0.5,many"})

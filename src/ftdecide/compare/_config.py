@@ -139,7 +139,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "similarity": (dict, "a mapping such as {model: openai/text-embedding-3-small}"),
     "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
                              "(short for similarity: {model: ...})"),
-    "learning_curve": (list, "a list of training-set sizes: fractions such as 0.25 or counts "
+    "learning_curve": ((list, str), "a list of training-set sizes: fractions such as 0.25 or counts "
                              "such as 200"),
     "target_quality": ((int, float), "a quality from 0 to 1"),
 }
@@ -408,6 +408,8 @@ def _check_curve(values: dict[str, Any], where: _Where) -> None:
     if curve is None:
         return
     example = "e.g. learning_curve: [0.125, 0.25, 0.5, 1.0] or [50, 100, 200]"
+    if isinstance(curve, str):  # --learning-curve 0.25,0.5,1.0
+        curve = [_size(part.strip()) for part in curve.split(",") if part.strip()]
     if not curve:
         raise where.error("learning_curve", "is empty", hint=example)
     sizes: list[float | int] = []
@@ -430,3 +432,11 @@ def _check_curve(values: dict[str, Any], where: _Where) -> None:
         raise where.error("learning_curve", "needs the finetuned arm (the full-size point)",
                           hint="add finetuned to arms")
     values["learning_curve"] = tuple(sorted(sizes, key=lambda v: (isinstance(v, int), v)))
+
+
+def _size(text: str) -> float | int | str:
+    """A size written in a flag: ``0.25`` a fraction, ``200`` a count (else the text, refused)."""
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text
