@@ -316,6 +316,8 @@ def test_a_budget_that_runs_out_mid_curve_stops_the_curve_not_the_run(task, serv
     skipped = [n for n, p in points.items() if p.get("training_cost_usd") is None]
     assert skipped and all(points[n]["quality"]["mean"] is None for n in skipped)
     assert len(server.calls("POST", "/v1/fine_tuning/jobs")) == 4 - len(skipped)
+    assert all(points[n]["skipped"] == "budget" for n in skipped)
+    assert data["learning_curve"]["fit"] is not None  # fitted on the points measured
 
 
 def test_the_bundled_triage_curve_example_builds():

@@ -197,6 +197,7 @@ def run_curve(config: CompareConfig, prep: Any, *, catalog: Any, store: Any, run
     persists ``state`` (each point's job id is saved before its tune starts).
     """
     from ftdecide.compare._arms import make_plans, plan_calls
+    from ftdecide.compare._results import _training_block
     from ftdecide.compare._scoring import _score_all
     from ftdecide.paths import data_dir
 
@@ -230,8 +231,8 @@ def run_curve(config: CompareConfig, prep: Any, *, catalog: Any, store: Any, run
                 measured.append({"examples": n, "scores": {}, "training": None,
                                  "arm": curve_arm(n), "skipped": "budget", "path": paths[n]})
                 continue
-            summary = train(sub, {"state": point, "save": save_point})
-            point["training"] = summary
+            summary = _training_block(train(sub, {"state": point, "save": save_point}))
+            point["training"] = summary  # what the report shows of a job, as for the arm
             save()
             cost, _ = training_cost(summary)
             if budget_left is not None and not point.get("reused"):
@@ -296,8 +297,8 @@ def block(config: CompareConfig, prep: Any, measured: Sequence[Mapping[str, Any]
                        "job_id": t.get("job_id"), "model": t.get("model"),
                        "reused": bool(t.get("reused")),
                        **({"skipped": m["skipped"]} if m.get("skipped") else {})})
-    common = [it.id for it in prep.items if all(it.id in m["scores"] for m in measured)]
     usable = [m for m in measured if m["scores"]]
+    common = [it.id for it in prep.items if all(it.id in m["scores"] for m in usable)]
     out: dict[str, Any] = {"points": points, "target_quality": config.target_quality,
                            "baseline": full.get("baseline"), "metric": metric.name,
                            "train_examples": len(prep.train), "seed": config.seed}
