@@ -154,7 +154,7 @@ def _needed(goal: float | None, fitted: Fit, refits: Sequence[Fit], largest: int
     high_text = f"{int(math.ceil(high)):,}" if high is not None else f"over {int(horizon):,}"
     low_text = f"{int(math.ceil(low)):,}" if low is not None else "?"
     return Needed(goal, point, low, high, reached=True,
-                  text=f"about {int(math.ceil(point)):,} examples (95% interval {low_text} to "
+                  text=f"about {int(math.ceil(point)):,} examples (95 % interval {low_text} to "
                        f"{high_text})")
 
 
