@@ -352,3 +352,12 @@ def test_the_curve_from_flags(task):
     with pytest.raises(UsageError, match="--learning-curve: 'many' is not a number"):
         build({"train": str(task / "train.jsonl"), "eval": str(task / "eval.jsonl"),
                "model": "openai/x", "tune": {}}, {"learning_curve": "0.5,many"})
+
+
+def test_a_subset_too_small_to_tune_is_refused_before_any_tune(task, server, env):
+    config = task / "compare.yaml"
+    config.write_text(config.read_text().replace("[16, 32, 0.5, 1.0]", "[4, 1.0]"))
+    with pytest.raises(UsageError, match="the 4-example subset cannot be tuned on"):
+        CliRunner().invoke(cli, ["compare", "--config", str(config), "--yes"],
+                           catch_exceptions=False)
+    assert server.calls("POST", "/v1/fine_tuning/jobs") == []

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ftdecide.compare._config import CompareConfig
-from ftdecide.errors import DataError
+from ftdecide.errors import DataError, UsageError
 
 ARM_PREFIX = "finetuned@"
 
@@ -334,7 +334,13 @@ def plan_points(config: CompareConfig, prep: Any, catalog: Any) -> list[dict[str
     for n in points:
         if n >= len(prep.train):
             continue
-        planned = _plan_tune(dataclasses.replace(config, train=paths[n]), catalog)
+        try:
+            planned = _plan_tune(dataclasses.replace(config, train=paths[n]), catalog)
+        except DataError as exc:
+            raise UsageError(f"learning_curve: the {n}-example subset cannot be tuned on: "
+                             f"{exc.message}", path=config.source, key="learning_curve",
+                             hint="use larger sizes (the model's tune needs more examples); "
+                                  f"`ftdecide validate {paths[n]}` shows why") from None
         previous = find_previous(Store(), catalog, tune_key(planned))
         cost = planned.estimate.get("training_cost_usd")
         out.append({"examples": n, "path": paths[n],
@@ -350,8 +356,6 @@ def check_budget(planned: Sequence[Mapping[str, Any]], config: CompareConfig,
                  floor_usd: float) -> None:
     """Refuse a run whose curve tunes alone (with the rest of the run's floor) are above
     ``max_cost_usd``, before anything is spent; an unknown tune cost cannot be checked."""
-    from ftdecide.errors import UsageError
-
     if config.max_cost_usd is None:
         return
     new = [p for p in planned if p["action"] == "new"]

@@ -65,11 +65,9 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     to_send = pending(pf.calls, store if use_cache else None,
                       store.calls(resume) if resume else {})
     check_budget(pf, config, to_send)
-    if config.learning_curve:
+    if config.learning_curve:  # every subset checked (size, data, budget) before any spend
         from ftdecide.compare import _curve as curve
 
-        curve.sizes(config, len(pf.prep.train))  # a size above the training set: before any spend
-    if config.learning_curve and config.max_cost_usd is not None:
         curve.check_budget(curve.plan_points(config, pf.prep, catalog), config,
                            pf.tune_cost_usd + sum(c.min_cost_usd for c in to_send))
     metric, prep = pf.metric, pf.prep
