@@ -75,8 +75,14 @@ def _versions() -> dict[str, str]:
 def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any, *,
              run_id: str, created: str, command: str, catalog: Catalog,
              training: dict[str, Any] | None, complete: bool,
-             audit: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The results mapping (``results.json``; the schema the report renders)."""
+             audit: dict[str, Any] | None = None,
+             judge: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results mapping (``results.json``; the schema the report renders).
+
+    ``judge`` is the judge block (:meth:`JudgeMetric.results
+    <ftdecide.compare._judge_run.JudgeMetric.results>`): its agreement with people and the
+    evaluation cost, which is never part of an arm's cost.
+    """
     config = prep.config
     scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
                                   seed=config.seed)
@@ -149,6 +155,9 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     infos = {plan.info.key: plan.info for plan in plans.values()}
     if price_info is not None:
         infos[price_info.key] = price_info
+    if judge is not None:  # the evaluation cost is priced too; list the judge's prices
+        judge_info = catalog.resolve(judge["model"])
+        infos.setdefault(judge_info.key, judge_info)
     data_prov: dict[str, Any] = {
         "train": {"path": config.train, "sha256": _sha256(config.train), "examples": len(prep.train)},
         "eval": {"path": config.eval, "sha256": _sha256(config.eval), "examples": len(prep.items)},
@@ -184,6 +193,8 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     }
     if audit is not None:
         results["audit"] = _with_measured_power(audit, results)
+    if judge is not None:
+        results["judge"] = judge
     results["verdict"] = verdict(results)
     return results
 
