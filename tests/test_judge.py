@@ -419,3 +419,44 @@ def test_sigkill_in_the_judge_phase_then_resume_repeats_no_recorded_judge_call(t
         assert len(set(after) & set(answered_before)) <= 2  # at most those lost in flight
         assert result["arms"]["fewshot"]["quality"]["n"] == N_EVAL
         assert result["judge"]["calls"] == 2 * N_EVAL
+
+
+def test_batch_api_sends_the_judge_calls_as_a_batch_too(task, env, monkeypatch):
+    import ftdecide.compare._runner
+
+    monkeypatch.setattr(ftdecide.compare._runner, "BATCH_POLL_S", 0.01)
+    server = env()
+    data = run(config(task, labels=HUMAN_5, extra="batch: true\n"))
+    assert server.calls("POST", "/v1/chat/completions") == []
+    assert len(server.calls("POST", "/v1/batches")) == 2  # the arms' batch, then the judge's
+    assert data["judge"]["calls"] == 2 * N_EVAL
+    assert data["judge"]["agreement"]["kappa"] == pytest.approx(0.8674033149171271, abs=1e-12)
+    assert data["arms"]["fewshot"]["quality"]["mean"] == pytest.approx(
+        sum((s - 1) / 4 for s in JUDGE_5.values()) / N_EVAL)
+
+
+def test_max_cost_covers_the_judge_and_resume_finishes_it(task, env, monkeypatch, tmp_path):
+    server = env()
+    cfg = config(task, extra="concurrency: 1\n")
+    # measure what the arms and the judge cost, in a store of its own
+    monkeypatch.setenv("FTDECIDE_DATA_DIR", str(tmp_path / "measure"))
+    full = run(cfg)
+    arms_cost = sum(a["cost_per_1k_usd"] / 1000 * a["calls"] for a in full["arms"].values())
+    judge_cost = full["judge"]["evaluation_cost_usd"]
+    # a fresh store (nothing cached): the budget holds the arms and most of the judge's calls
+    monkeypatch.setenv("FTDECIDE_DATA_DIR", str(tmp_path / "budget"))
+    before = len(judge_posts(server))
+    budget = arms_cost + 0.9 * judge_cost
+    result = run(cfg, "--max-cost", f"{budget:.8f}", expect=1)
+    data = json.loads(result.stdout)
+    made = len(judge_posts(server)) - before
+    assert 0 < made < 2 * N_EVAL
+    assert data["status"] == "partial" and "Budget reached" in result.stderr
+    assert data["judge"]["evaluation_cost_usd"] + arms_cost <= budget + 1e-12
+    # resuming with a higher budget judges the rest and repeats no recorded judge call
+    out = CliRunner().invoke(cli, ["compare", "--resume", data["run_id"], "--max-cost", "1",
+                                   "--json"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    done = json.loads(out.stdout)
+    assert done["status"] == "complete" and done["judge"]["calls"] == 2 * N_EVAL
+    assert len(judge_posts(server)) - before == 2 * N_EVAL

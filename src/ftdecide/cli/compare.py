@@ -293,9 +293,10 @@ def render_dry_run(plan: dict[str, Any]) -> None:
                       if judge["predicted_cost_usd"] is None else
                       f"at most {money(judge['predicted_cost_usd'])}")
         click.echo(f"judge {judge['model']}: {judge['calls']:,} calls ({judge['cached']:,} cached, "
-                   f"{judge['recorded']:,} recorded), evaluation cost {judge_cost} (included "
-                   "below; answers not made yet are counted at max_tokens)")
-    click.echo(f"{plan['items']:,} eval items; {plan['calls']:,} calls would be made, {cost}")
+                   f"{judge['recorded']:,} recorded), evaluation cost {judge_cost} (in the total "
+                   "below; an answer not made yet is counted at max_tokens)")
+    calls = f"{plan['calls']:,} calls" + (f" and {judge['calls']:,} judge calls" if judge else "")
+    click.echo(f"{plan['items']:,} eval items; {calls} would be made, {cost}")
     tune = plan["tune"]
     if tune and tune["action"] != "new":
         click.echo(f"no new fine-tune: {tune['message']}")

@@ -62,9 +62,8 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     and settings stands in for a new fine-tune (unless ``retrain``): it costs
     the run nothing and its model plans the fine-tuned arms.
     """
-    from ftdecide.compare import _metrics as metrics_mod
-
     from ftdecide.compare import _judge_run
+    from ftdecide.compare import _metrics as metrics_mod
 
     judge = _judge_run.prepare(config, catalog)
     metric = (_judge_run.JudgeMetric(judge.spec) if judge is not None
