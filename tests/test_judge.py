@@ -460,3 +460,30 @@ def test_max_cost_covers_the_judge_and_resume_finishes_it(task, env, monkeypatch
     done = json.loads(out.stdout)
     assert done["status"] == "complete" and done["judge"]["calls"] == 2 * N_EVAL
     assert len(judge_posts(server)) - before == 2 * N_EVAL
+
+
+def test_bootstrap_kappa_is_sklearns_formula():
+    """The intervals' vectorised κ equals sklearn's cohen_kappa_score, weighted and not."""
+    import random
+    import warnings
+
+    import numpy as np
+    from sklearn.metrics import cohen_kappa_score
+
+    from ftdecide.compare._agreement import _kappas
+
+    rng = random.Random(0)
+    for scale, low, high, weights in (("5", 1, 5, "quadratic"), ("pass-fail", 0, 1, None)):
+        for _ in range(100):
+            n = rng.randint(2, 30)
+            h = [rng.randint(low, high) for _ in range(n)]
+            j = [rng.randint(low, high) for _ in range(n)]
+            ours = _kappas(np.array([h]), np.array([j]), scale)[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # undefined κ (one label on both sides): NaN
+                theirs = cohen_kappa_score(h, j, labels=list(range(low, high + 1)),
+                                           weights=weights)
+            if np.isnan(theirs):
+                assert np.isnan(ours)
+            else:
+                assert ours == pytest.approx(theirs, abs=1e-12)

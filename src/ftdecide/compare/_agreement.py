@@ -159,13 +159,43 @@ def _kappa(human: Sequence[int], judge: Sequence[int], scale: str) -> float | No
 
     from sklearn.metrics import cohen_kappa_score
 
-    labels = [0, 1] if scale == "pass-fail" else [1, 2, 3, 4, 5]
+    labels = _labels(scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         value = cohen_kappa_score(human, judge, labels=labels,
                                   weights=None if scale == "pass-fail" else "quadratic")
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _labels(scale: str) -> list[int]:
+    return [0, 1] if scale == "pass-fail" else [1, 2, 3, 4, 5]
+
+
+def _kappas(human: "Any", judge: "Any", scale: str) -> "Any":
+    """κ of each row of two (resamples × n) label arrays, vectorised: ``1 − Σ w·O / Σ w·E``
+    with the observed (O) and chance-expected (E) confusion matrices, the formula
+    :func:`sklearn.metrics.cohen_kappa_score` computes (checked against it in the tests);
+    NaN where κ is undefined. Calling sklearn per resample costs seconds per run."""
+    import numpy as np
+
+    labels = _labels(scale)
+    k = len(labels)
+    rows, n = human.shape
+    h = human - labels[0]
+    j = judge - labels[0]
+    codes = (h * k + j) + (np.arange(rows)[:, None] * k * k)
+    observed = np.bincount(codes.ravel(), minlength=rows * k * k).reshape(rows, k, k) / n
+    expected = observed.sum(axis=2)[:, :, None] * observed.sum(axis=1)[:, None, :]
+    i = np.arange(k)
+    if scale == "pass-fail":
+        w = (i[:, None] != i[None, :]).astype(float)
+    else:
+        w = (i[:, None] - i[None, :]) ** 2 / (k - 1) ** 2
+    den = (w * expected).sum(axis=(1, 2))
+    num = (w * observed).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, 1 - num / np.where(den > 0, den, 1), np.nan)
 
 
 def _interval(values: Sequence[float]) -> list[float] | None:
@@ -203,17 +233,13 @@ def agreement(pairs: Sequence[tuple[int, int]], scale: str, *, seed: int = 0,
     out["constant_baseline"] = float(np.mean(human == mode))
     out["kappa"] = _kappa(human.tolist(), judge.tolist(), scale)
     rng = np.random.default_rng(seed)
-    percents, kappas, constants = [], [], []
-    for _ in range(resamples):
-        idx = rng.integers(0, n, n)
-        h, j = human[idx], judge[idx]
-        percents.append(float(np.mean(h == j)))
-        m = Counter(h.tolist()).most_common(1)[0][0]
-        constants.append(float(np.mean(h == m)))
-        kappas.append(_kappa(h.tolist(), j.tolist(), scale))
-    out["percent_ci"] = _interval(percents)
-    out["kappa_ci"] = _interval([k for k in kappas if k is not None])
-    out["constant_baseline_ci"] = _interval(constants)
+    idx = rng.integers(0, n, (resamples, n))
+    h, j = human[idx], judge[idx]
+    out["percent_ci"] = _interval(np.mean(h == j, axis=1).tolist())
+    labels = _labels(scale)
+    counts = np.stack([(h == v).sum(axis=1) for v in labels], axis=1)
+    out["constant_baseline_ci"] = _interval((counts.max(axis=1) / n).tolist())
+    out["kappa_ci"] = _interval([k for k in _kappas(h, j, scale).tolist() if math.isfinite(k)])
     return out
 
 
