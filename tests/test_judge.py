@@ -487,3 +487,21 @@ def test_bootstrap_kappa_is_sklearns_formula():
                 assert np.isnan(ours)
             else:
                 assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_items_csv_has_the_judgments_and_an_uncalibrated_judge_fails_every_gate(task, env):
+    import csv
+    import io
+
+    env()
+    cfg = config(task)
+    result = run(cfg, "--fail-under", "zeroshot:-1", expect=1)
+    assert "the judge is not calibrated (no human labels" in result.stderr
+    data = json.loads(result.stdout)
+    rows = list(csv.DictReader(io.StringIO(
+        (Path(data["report"]).parent / "items.csv").read_text())))
+    assert rows[0]["fewshot_judge_score"] == "5"
+    assert rows[0]["fewshot_judge_reason"] == "ticket 100 <b>graded</b>"
+    assert rows[1]["zeroshot_judge_score"] == "2"  # ticket 101: zero-shot's wrong answer
+    # calibrated, the same gate holds
+    run(config(task, labels=HUMAN_5), "--fail-under", "zeroshot:-1")

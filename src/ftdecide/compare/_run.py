@@ -201,8 +201,17 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
 
 
 def fail_under(results: Mapping[str, Any], gates: Sequence[tuple[str, float]]) -> list[str]:
-    """The gates that fail: an arm's lower interval bound of its gain must reach DELTA."""
+    """The gates that fail: an arm's lower interval bound of its gain must reach DELTA (and,
+    with the judge metric, the judge must be calibrated)."""
     failures = []
+    judge = results.get("judge") or {}
+    if gates and (results.get("metric") or {}).get("name") == "judge" and not judge.get("calibrated"):
+        # an uncalibrated judge calls no arm better; a gate on its scores cannot pass either
+        kappa = (judge.get("agreement") or {}).get("kappa")
+        return [f"{arm}: the judge is not calibrated ("
+                + ("no human labels" if kappa is None else f"κ {kappa:.2f} with people")
+                + f", below {judge.get('kappa_threshold', 0.6)}), so no gate on its scores can pass"
+                for arm, _ in gates]
     for arm, delta in gates:
         a = results["arms"].get(arm)
         if a is None:

@@ -237,7 +237,6 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "trivial": _trivial(results),
         "audit": _audit_view(results.get("audit")),
         "judge": _judge_view(results.get("judge"), labels),
-        "judge_config_example": JUDGE_CONFIG_EXAMPLE,
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),
             "python": prov.get("python"),
@@ -300,12 +299,6 @@ def _audit_view(audit: Any) -> dict[str, Any] | None:
     return view
 
 
-#: The config lines that add a judge, shown where a free-text run has none.
-JUDGE_CONFIG_EXAMPLE = ("metric: judge\njudge: {model: openai/gpt-4.1-mini, scale: 5, "
-                        "rubric: \"what a good answer does\"}\nhuman_labels: labels.csv  "
-                        "# id,label from a person: calibrates the judge")
-
-
 def _judgment_view(judgment: Any) -> dict[str, Any] | None:
     """One grader judgment for the drill-down: score, reason, raw reply, its prompt."""
     if not isinstance(judgment, Mapping):
@@ -349,4 +342,4 @@ def _judge_view(judge: Any, labels: Mapping[str, str]) -> dict[str, Any] | None:
             "unparseable": judge.get("unparseable") or 0, "unparseable_by_arm": by_arm,
             "calls": judge.get("calls"), "cached_calls": judge.get("cached_calls"),
             "evaluation_cost_usd": judge.get("evaluation_cost_usd"),
-            "pairwise": pairwise, "config_example": JUDGE_CONFIG_EXAMPLE}
+            "pairwise": pairwise}
