@@ -21,8 +21,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ftdecide.cli.main import cli
+from ftdecide.compare._judge import parse_judgment, parse_preference
 from ftdecide.data._tokens import count_messages, count_texts
 from ftdecide.errors import DataError
 from ftdecide.plugins import Registry, set_registry
@@ -505,3 +508,61 @@ def test_items_csv_has_the_judgments_and_an_uncalibrated_judge_fails_every_gate(
     assert rows[1]["zeroshot_judge_score"] == "2"  # ticket 101: zero-shot's wrong answer
     # calibrated, the same gate holds
     run(config(task, labels=HUMAN_5), "--fail-under", "zeroshot:-1")
+
+
+# -- the reply parser and the label reader: properties ---------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.sampled_from(["5", "pass-fail"]))
+def test_any_reply_parses_or_is_unparseable_never_raises(text, scale):
+    j = parse_judgment(text, scale)
+    if j.parsed:
+        assert j.score in ((0, 1) if scale == "pass-fail" else (1, 2, 3, 4, 5))
+        assert 0.0 <= j.value <= 1.0
+    else:
+        assert j.score is None and j.value is None
+    assert j.raw == text
+    winner, _ = parse_preference(text)
+    assert winner in (None, "A", "B", "tie")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 5), st.text(max_size=40), st.sampled_from(["{}", "```json\n{}\n```",
+                                                                 "Here you go: {} Thanks."]))
+def test_a_json_score_on_the_scale_maps_to_s_minus_1_over_4(score, reason, wrapper):
+    reply = wrapper.replace("{}", json.dumps({"score": score, "reason": reason}))
+    j = parse_judgment(reply, "5")
+    assert j.parsed and j.score == score and j.reason == reason
+    assert j.value == (score - 1) / 4
+
+
+@pytest.mark.parametrize("reply,scale,score", [
+    ("4", "5", 4), (" 5/5 ", "5", 5), ("Score: 3", "5", 3), ("**2**", "5", 2), ("3.0", "5", 3),
+    ("PASS", "pass-fail", 1), ("fail.", "pass-fail", 0), ("1", "pass-fail", 1),
+    ('{"score": "FAIL", "reason": "x"}', "pass-fail", 0), ('{"score": true}', "pass-fail", None),
+    ("I think 4", "5", None), ('{"score": 6}', "5", None), ('{"score": 3.5}', "5", None),
+    ("PASS", "5", None), ("4", "pass-fail", None), ("", "5", None),
+    ('{"grade": 4}', "5", None),
+])
+def test_bare_replies_accepted_others_unparseable(reply, scale, score):
+    j = parse_judgment(reply, scale)
+    assert j.score == score and j.parsed == (score is not None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(st.integers(1, 500), st.sampled_from(["1", "2", "3", "4", "5", " 4 ",
+                                                            "5.0"]), min_size=1, max_size=20),
+       st.sampled_from(["csv", "jsonl"]))
+def test_label_files_round_trip(tmp_path_factory, labels, kind):
+    from ftdecide.compare._agreement import load_labels
+
+    path = tmp_path_factory.mktemp("labels") / f"labels.{kind}"
+    if kind == "csv":
+        path.write_text("id,label,comment\n" + "".join(f"{k},{v},ok\n" for k, v in labels.items()))
+    else:
+        path.write_text("".join(json.dumps({"id": k, "label": v}) + "\n" for k, v in labels.items()))
+    got = load_labels(str(path), "5")
+    assert [(x.item, x.value) for x in got] == [(str(k), int(float(v))) for k, v in labels.items()]
+    assert [x.line for x in got] == list(range(2 if kind == "csv" else 1, len(labels) + (
+        2 if kind == "csv" else 1)))
