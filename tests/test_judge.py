@@ -566,3 +566,25 @@ def test_label_files_round_trip(tmp_path_factory, labels, kind):
     assert [(x.item, x.value) for x in got] == [(str(k), int(float(v))) for k, v in labels.items()]
     assert [x.line for x in got] == list(range(2 if kind == "csv" else 1, len(labels) + (
         2 if kind == "csv" else 1)))
+
+
+def test_an_unknown_judge_model_is_refused_and_an_unpriced_one_costs_unknown(task, env, capsys):
+    from ftdecide.cli.main import main
+
+    server = env()
+    cfg = config(task)
+    text = cfg.read_text()
+    cfg.write_text(text.replace(f"judge: {{model: openai/{BASE}", "judge: {model: nosuch/judge"))
+    with pytest.raises(SystemExit) as info:
+        main(["compare", "-c", str(cfg)])
+    assert info.value.code == 2
+    assert "judge.model: unknown model 'nosuch/judge'" in capsys.readouterr().err
+    assert server.requests == []
+    # a model the provider serves but the catalog has no price for: unknown, never $0
+    cfg.write_text(text.replace(f"judge: {{model: openai/{BASE}",
+                                "judge: {model: openai/house-judge"))
+    plan = run(cfg, "--dry-run")
+    assert plan["judge"]["predicted_cost_usd"] is None
+    data = run(cfg)
+    assert data["judge"]["evaluation_cost_usd"] is None
+    assert data["arms"]["fewshot"]["cost_per_1k_usd"] > 0

@@ -59,9 +59,14 @@ def prepare(config: Any, catalog: Any) -> JudgePlan | None:
     if not config.judge:
         return None
     from ftdecide.compare._agreement import load_labels
+    from ftdecide.errors import UnknownModelError, UsageError
 
     spec = JudgeSpec.from_config(config.judge)
-    info = catalog.resolve(spec.model)
+    try:
+        info = catalog.resolve(spec.model)
+    except UnknownModelError as exc:
+        raise UsageError(f"judge.model: {exc.message}", path=config.source, key="judge.model",
+                         hint=exc.hint) from None
     labels = load_labels(config.human_labels, spec.scale, config.arms) if config.human_labels \
         else []
     return JudgePlan(spec=spec, info=info, provider=catalog.providers[info.provider],
