@@ -322,6 +322,13 @@ def test_pairwise_asks_both_orders_and_counts_disagreement_as_tie(task, env):
     # "A" both times, so the orders disagree and it is a tie
     assert (p["wins"], p["losses"], p["ties"]) == (0, 6, 6)
     assert p["win_rate"] == pytest.approx(3 / 12)
+    # the drill-down keeps both orders' prompts and replies
+    results = json.loads((Path(data["report"]).parent / "results.json").read_text())
+    pair = results["items"][1]["outputs"]["zeroshot"]["judgment"]["pairwise"]  # ticket 101
+    assert pair["outcome"] == "loss"
+    assert pair["arm_first"]["winner"] == "B" and pair["baseline_first"]["winner"] == "A"
+    assert "## Answer A\nprobably" in pair["arm_first"]["prompt"][1]["content"]
+    assert "## Answer B\nprobably" in pair["baseline_first"]["prompt"][1]["content"]
 
 
 def test_bad_label_files_name_file_and_line(task, env):

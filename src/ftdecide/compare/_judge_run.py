@@ -238,9 +238,12 @@ class JudgeMetric:
         if ab is None or ba is None:
             return None
         (w1, r1), (w2, r2) = parse_preference(ab.text), parse_preference(ba.text)
-        return {"outcome": pair_outcome(w1, w2), "arm_first": {"winner": w1, "reason": r1,
-                                                               "raw": ab.text},
-                "baseline_first": {"winner": w2, "reason": r2, "raw": ba.text}}
+        prompts = [self.calls.get((f"{PAIR}{arm}:{order}", item)) for order in ("ab", "ba")]
+        return {"outcome": pair_outcome(w1, w2),
+                "arm_first": {"winner": w1, "reason": r1, "raw": ab.text,
+                              "prompt": prompts[0].messages if prompts[0] else None},
+                "baseline_first": {"winner": w2, "reason": r2, "raw": ba.text,
+                                   "prompt": prompts[1].messages if prompts[1] else None}}
 
     # -- results -------------------------------------------------------------------------
     def results(self, plan: JudgePlan, prep: Any, arms: Sequence[str], baseline: str, *,
