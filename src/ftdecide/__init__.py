@@ -26,6 +26,7 @@ from ftdecide.plugins import hookimpl
 from ftdecide.providers import (
     BatchResult,
     Completion,
+    Embeddings,
     JobState,
     Message,
     ModelInfo,
@@ -95,6 +96,7 @@ __all__ = [
     "BatchResult",
     "Completion",
     "DataError",
+    "Embeddings",
     "FtdecideError",
     "JobState",
     "Message",

@@ -101,8 +101,10 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--shot-selection", type=click.Choice(["random", "similar"]))
 @click.option("--retrieval", type=click.Choice(["tfidf", "bm25"]))
 @click.option("--top-k", type=int, help="Passages per RAG prompt (default 3).")
-@click.option("--metric", help="exact, accuracy, f1, json-fields, judge (with judge: in the "
-              "config), or a plugin metric.")
+@click.option("--metric", help="exact, accuracy, f1, json-fields; for free text rouge-l, chrf, "
+              "bleu, similarity (TF-IDF offline, or embeddings: similarity: {model: ...} in the "
+              "config), judge (an LLM grader: judge: {model: ...} in the config); or a plugin "
+              "metric.")
 @click.option("--human-labels", type=click.Path(dir_okay=False),
               help="A person's labels (CSV/JSONL: id,label) to calibrate the judge against.")
 @click.option("--requests-per-month", type=int, help="Volume for the monthly costs.")
@@ -376,6 +378,11 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any,
         spent += " (no price for the model: add one with --prices FILE)"
     err(f"{counted(outcome.new_calls, 'new call')}, {outcome.cached_calls:,} from the cache, "
          f"{outcome.resumed_calls:,} already recorded; {spent}")
+    ev = results["metric"].get("evaluation") or {}
+    if ev.get("backend") == "provider":  # scoring's own calls, never in an arm's cost
+        cost = "unknown" if ev.get("cost_usd") is None else f"${ev['cost_usd']:.4f}"
+        err(f"evaluation: {counted(ev['calls'], 'embedding call')} to {ev['model']}, "
+            f"{ev['cached_texts']:,} of {ev['texts']:,} texts from the cache; {cost} spent")
 
 
 @click.command()

@@ -89,6 +89,9 @@ class CompareConfig:
     judge: dict[str, Any] | None = None
     #: a person's labels (CSV/JSONL: id, label[, arm]) the judge is calibrated against
     human_labels: str | None = None
+    #: the ``similarity`` metric's vectors: ``{"model": "PROVIDER/EMBEDDING-MODEL"}``, or None
+    #: for TF-IDF fitted on the run (offline)
+    similarity: dict[str, Any] | None = None
     source: str | None = field(default=None, compare=False)
     #: what the defaults decided that a person should hear (an arm left out, the baseline
     #: chosen); the CLI prints them on stderr
@@ -133,11 +136,17 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "price_as": (str, "a model id whose prices apply to the measured tokens"),
     "judge": (dict, "a mapping {model, rubric, scale: 5 or pass-fail, pairwise}"),
     "human_labels": (str, "a CSV or JSONL file with id and label columns"),
+    "similarity": (dict, "a mapping such as {model: openai/text-embedding-3-small}"),
+    "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
+                             "(short for similarity: {model: ...})"),
 }
+#: Keys of ``similarity:``.
+SIMILARITY_KEYS = ("model",)
 _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
                 "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
-                "price-as": "price_as", "human-labels": "human_labels"}
+                "price-as": "price_as", "human-labels": "human_labels",
+                "embedding-model": "embedding_model"}
 #: Keys of ``tune:``: the generic ones, ``options`` (the provider's ``-o`` keys, checked
 #: against its schema), and provider keys earlier releases took directly under ``tune:``.
 TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
@@ -259,6 +268,29 @@ def _check_judge(values: dict[str, Any], where: _Where) -> None:
     if values.get("human_labels") and values.get("judge") is None:
         raise where.error("human_labels", "human labels calibrate a judge, and none is configured",
                           hint="add judge: {model: ..., scale: 5} and metric: judge")
+def _similarity_settings(values: dict[str, Any], where: _Where) -> None:
+    """``similarity: {model: X}`` checked; ``embedding_model: X`` is the same, shorter."""
+    short = values.pop("embedding_model", None)
+    settings = values.get("similarity")
+    if short is not None and settings is not None:
+        raise where.error("embedding_model", "similarity and embedding_model are both set",
+                          hint="give the model once: similarity: {model: ...}")
+    if short is not None:
+        if not short.strip():
+            raise where.error("embedding_model", "is empty; expected an embedding model id")
+        values["similarity"] = {"model": short.strip()}
+        return
+    if settings is None:
+        return
+    for k, v in settings.items():
+        if k not in SIMILARITY_KEYS:
+            raise UsageError(f"similarity.{k}: unknown key", **where.at(f"similarity.{k}"),
+                             hint=f"known: {', '.join(SIMILARITY_KEYS)}")
+        if not isinstance(v, str) or not v.strip():
+            raise UsageError(f"similarity.{k}: expected an embedding model id such as "
+                             f"openai/text-embedding-3-small, got {v!r}",
+                             **where.at(f"similarity.{k}"))
+    values["similarity"] = {k: v.strip() for k, v in settings.items()}
 
 
 def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None,
@@ -317,6 +349,7 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
             raise UsageError("tune.options: expected a mapping of provider options",
                              **where.at("tune.options"),
                              hint="e.g. tune: {options: {lora_r: 8, max_steps: 12}}")
+    _similarity_settings(values, where)
     arms_value = values.get("arms")
     has_tuned = bool(values.get("tuned")) or values.get("tune") is not None
     if arms_value is None:

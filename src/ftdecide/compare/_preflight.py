@@ -73,6 +73,8 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     check_output_dir(config.out, what="out")
     prep = Prepared(config)
     audit = audit_items(config, prep)
+    metric = metrics_mod.for_run(metric, similarity=config.similarity, catalog=catalog,
+                                 items=prep.items, path=config.eval)
     state = state or {}
     training = state.get("training") or {}
     tuned_model = config.tuned

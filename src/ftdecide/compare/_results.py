@@ -75,17 +75,19 @@ def _versions() -> dict[str, str]:
 def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any, *,
              run_id: str, created: str, command: str, catalog: Catalog,
              training: dict[str, Any] | None, complete: bool,
-             audit: dict[str, Any] | None = None,
+             audit: dict[str, Any] | None = None, store: Any = None,
              judge: dict[str, Any] | None = None) -> dict[str, Any]:
     """The results mapping (``results.json``; the schema the report renders).
 
-    ``judge`` is the judge block (:meth:`JudgeMetric.results
-    <ftdecide.compare._judge_run.JudgeMetric.results>`): its agreement with people and the
-    evaluation cost, which is never part of an arm's cost.
+    ``store`` caches what scoring calls (``similarity``'s embeddings); their
+    usage and cost go to ``metric.evaluation`` and ``evaluation_cost_usd``,
+    never into an arm's serving cost. ``judge`` is the judge block
+    (:meth:`JudgeMetric.results <ftdecide.compare._judge_run.JudgeMetric.results>`): its
+    agreement with people and its evaluation cost, which ``evaluation_cost_usd`` includes.
     """
     config = prep.config
     scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
-                                  seed=config.seed)
+                                  seed=config.seed, store=store)
     today = _dt.date.fromisoformat(created[:10])
     from ftdecide.compare import _stats as stats
 
@@ -174,7 +176,12 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         "task": {"name": config.task or Path(config.eval).parent.name or "task",
                  **({"description": _price_as_note(price_info)} if price_info else {})},
         "metric": {"name": metric.name, "binary": bool(getattr(metric, "binary", False)),
-                   "description": getattr(metric, "description", "")},
+                   "description": getattr(metric, "description", ""),
+                   "evaluation": scored.get("evaluation")},
+        # what scoring itself cost (embeddings; the judge's calls below), apart from the arms'
+        # serving cost; None when unknown, 0 when scoring called nothing paid
+        "evaluation_cost_usd": (scored["evaluation"] or {}).get("cost_usd", 0.0)
+        if scored.get("evaluation") else 0.0,
         "baseline": config.baseline,
         "requests_per_month": config.requests_per_month,
         "arms": arms,
@@ -195,6 +202,10 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         results["audit"] = _with_measured_power(audit, results)
     if judge is not None:
         results["judge"] = judge
+        # the run's evaluation cost is all scoring cost: the judge's calls and any embeddings
+        # (unknown when either is unknown, never $0)
+        spent = (results["evaluation_cost_usd"], judge.get("evaluation_cost_usd"))
+        results["evaluation_cost_usd"] = None if None in spent else sum(spent)
     results["verdict"] = verdict(results)
     return results
 

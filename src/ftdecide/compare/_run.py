@@ -137,10 +137,15 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         complete = complete and judge_outcome is not None and not judge_outcome.budget_stopped \
             and judge_outcome.skipped == 0
         judge = metric.results(pf.judge, prep, tuple(plans), config.baseline, seed=config.seed)
-    results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
-                       command=command or record.command, catalog=catalog,
-                       training=_training_block(training) if training else None,
-                       complete=complete, audit=pf.audit, judge=judge)
+    try:  # scoring may call a provider too (similarity's embeddings): a failure there is a
+        # failed run that --resume finishes, its answers and cached vectors kept
+        results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
+                           command=command or record.command, catalog=catalog,
+                           training=_training_block(training) if training else None,
+                           complete=complete, audit=pf.audit, store=store, judge=judge)
+    except BaseException:
+        store.update_run(run_id, status="failed", state=state)
+        raise
     store.update_run(run_id, status="complete" if complete else "stopped", state=state,
                      results=results)
     return CompareResult(run_id=run_id, results=results, outcome=outcome,
@@ -253,6 +258,10 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
                                            "unparseable", "unparseable_by_arm",
                                            "evaluation_cost_usd", "calls", "cached_calls",
                                            "pairwise_results")}
+    metric = r.get("metric") or {}
     return {"run_id": r["run_id"], "report": report_path, "status": r["status"],
+            "metric": {"name": metric.get("name"), "description": metric.get("description"),
+                       "evaluation": metric.get("evaluation")},
+            "evaluation_cost_usd": r.get("evaluation_cost_usd", 0.0),
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
             "audit": r.get("audit"), "judge": judge, "verdict": r["verdict"]}

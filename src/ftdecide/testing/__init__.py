@@ -10,12 +10,13 @@ through the real plugin manager.
 Layout: ``_server`` (the server: recording, failure injection, dispatch),
 ``_protocol`` (requests, replies, errors shared with the route handlers),
 ``_failures`` (the injected-failure rules), the routes by what they serve
-(``_chat``, ``_files``, ``_finetuning``, ``_batches``, ``_arm``),
+(``_chat``, ``_embeddings``, ``_files``, ``_finetuning``, ``_batches``, ``_arm``),
 ``_fixture`` (``openai_server``) and ``_fake`` (``FakeProvider``).
 """
 
 from ftdecide.testing._arm import ARM_DEPLOYMENT_PATH
 from ftdecide.testing._chat import echo_last_user, reply_by_prompt
+from ftdecide.testing._embeddings import hashed_embedding
 from ftdecide.testing._fake import FakePlugin, FakeProvider, fake_plugin
 from ftdecide.testing._finetuning import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS
 from ftdecide.testing._fixture import openai_server
@@ -34,6 +35,7 @@ __all__ = [
     "echo_last_user",
     "error_body",
     "fake_plugin",
+    "hashed_embedding",
     "openai_server",
     "reply_by_prompt",
 ]
