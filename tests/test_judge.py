@@ -244,6 +244,7 @@ def test_judge_cost_is_evaluation_cost_not_cost_per_1k(task, env):
     expected = sum(count_messages(p.json["messages"]) * PRICE_IN
                    + count_texts([judge_5(p.json)])[0] * PRICE_OUT for p in posts) / 1e6
     assert data["judge"]["evaluation_cost_usd"] == pytest.approx(expected, rel=1e-9)
+    assert data["evaluation_cost_usd"] == pytest.approx(expected, rel=1e-9)  # the run's total
     # the arms' cost per 1k is their own calls' cost, judge calls left out
     for arm, few in (("zeroshot", False), ("fewshot", True)):
         own = [p for p in server.calls("POST", "/v1/chat/completions")
