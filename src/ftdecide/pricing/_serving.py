@@ -146,7 +146,7 @@ def throughput_for(spec: Mapping[str, Any], *, model: str,
         return None
     prefill, decode, rule = found
     as_of = str(hw.get("as_of") or table.get("as_of"))
-    kind = "measured" if hw.get("serving_source", "").startswith("measured") else "estimate"
+    kind = "measured" if str(hw.get("serving_source") or "").startswith("measured") else "estimate"
     return {"prefill": prefill, "decode": decode, "source": kind,
             "detail": f"{kind} (table as_of {as_of}): {rule}", "as_of": as_of,
             "parameters": int(parameters)}
