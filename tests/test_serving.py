@@ -185,3 +185,37 @@ def test_serving_cost_model_by_hand():
     assert got["throughput_source"].startswith("estimate (table as_of 2026-11-01)")
     assert got["monthly_usd"] == pytest.approx(max(730 * 0.8, 1e9 * cpr))
     assert got["over_capacity"] and got["instances"] == 1 and got["instances_needed"] > 1
+
+
+def test_verdict_names_the_hardware_and_both_monthly_bills():
+    from ftdecide.compare._verdict import verdict
+
+    def arm(label, model, monthly, diff=None, serving=None):
+        return {"label": label, "model": model, "quality": {"mean": 0.8},
+                "vs_baseline": None if diff is None else {"diff": diff, "ci_low": diff - 0.05,
+                                                          "ci_high": diff + 0.05},
+                "tokens": {"input_mean": 50, "output_mean": 5}, "cost_per_1k_usd": 0.1,
+                "economics": {"monthly_total_usd": monthly, "training_cost_usd": 0.0},
+                "serving": serving}
+
+    results = {"baseline": "fewshot", "arms": {
+        "fewshot": arm("few-shot", "openai/gpt-4.1-mini-2025-04-14", 120.0),
+        "finetuned": arm("fine-tuned", "hf/run-1", 584.0, diff=0.12,
+                         serving={"hardware": "L4", "over_capacity": False})}}
+    assert verdict(results).startswith(
+        "fine-tuned on L4: +12.0 points [7.0, 17.0] over few-shot, ")
+    assert "$584/month at your volume vs $120 for few-shot on gpt-4.1-mini-2025-04-14" in verdict(results)
+
+
+def test_estimate_prices_serving_an_open_model_per_month(tmp_path, monkeypatch):
+    from ftdecide.examples import example_path
+
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "hf")
+    set_registry(Registry())
+    out = json.loads(run("estimate", example_path("triage", "train"), "--model", "hf/smollm2-135m",
+                         "--requests-per-month", "100000", "--serving-hardware", "L4",
+                         "--json").stdout)
+    s = out["serving"]
+    assert s["hardware"] == "L4" and s["fixed_monthly_usd"] == pytest.approx(730 * 0.80)
+    assert s["monthly_usd"] == pytest.approx(max(730 * 0.8, 100000 * s["cost_per_request_usd"]))
+    assert s["throughput_source"].startswith("estimate (table as_of 2026-11-01)")

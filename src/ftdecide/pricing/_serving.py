@@ -148,7 +148,7 @@ def throughput_for(spec: Mapping[str, Any], *, model: str,
     as_of = str(hw.get("as_of") or table.get("as_of"))
     kind = "measured" if str(hw.get("serving_source") or "").startswith("measured") else "estimate"
     return {"prefill": prefill, "decode": decode, "source": kind,
-            "detail": f"{kind} (table as_of {as_of}): {rule}", "as_of": as_of,
+            "detail": f"{kind} (table as_of {as_of}): {rule.removeprefix('estimate: ')}", "as_of": as_of,
             "parameters": int(parameters)}
 
 
