@@ -219,3 +219,15 @@ def test_estimate_prices_serving_an_open_model_per_month(tmp_path, monkeypatch):
     assert s["hardware"] == "L4" and s["fixed_monthly_usd"] == pytest.approx(730 * 0.80)
     assert s["monthly_usd"] == pytest.approx(max(730 * 0.8, 100000 * s["cost_per_request_usd"]))
     assert s["throughput_source"].startswith("estimate (table as_of 2026-11-01)")
+
+
+def test_assess_prices_the_open_weights_alternative_per_month(monkeypatch):
+    from ftdecide.assess._facts import _open_weights_monthly
+    from ftdecide.pricing import load_catalog
+
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "hf,openai")
+    set_registry(Registry())
+    facts = {"requests_per_month": 100_000, "prompt_tokens_after": 120, "output_tokens": 10}
+    text = _open_weights_monthly(facts, load_catalog(), ["openai/gpt-4.1-mini", "hf/smollm2-135m"])
+    assert text.startswith(" (serving hf/smollm2-135m yourself on an L4 at utilization 0.5: about $")
+    assert "never below the $584/month of one instance; throughput estimated" in text
