@@ -160,6 +160,9 @@ def test_bench_serve_stores_a_measured_row_that_compare_then_uses(task, server, 
     html = Path(data["report"]).read_text()
     assert "measured (bench-serve, " in html
     assert "self-hosting floor" in html and "serving-floor" in html  # the volume chart marks it
+    text = run("compare", "-c", cfg).stdout  # from the cache: the terminal says the same
+    assert "Zero-shot (openai/llama-local) self-hosted on L4: $0.80/h".lower() in text.lower()
+    assert "throughput measured (bench-serve, " in text
 
 
 def test_self_hosted_arm_without_serving_is_unpriced_not_free(task, server):

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+import tiny
 from click.testing import CliRunner
 
-import tiny
 from ftdecide.cli.main import cli
 
 
@@ -36,9 +36,8 @@ def compare(files, model, text, monkeypatch):
 
 def test_serving_on_l4_is_the_hand_computation_and_never_below_an_instance_month(
         files, tiny_model_dir, monkeypatch):
-    from ftdecide_hf_trl.specs import count_parameters
-
     import ftdecide
+    from ftdecide_hf_trl.specs import count_parameters
 
     data = compare(files, tiny_model_dir, "arms: [zeroshot]\n"
                    "serving: {hardware: L4, utilization: 0.5}\n", monkeypatch)

@@ -48,7 +48,12 @@ def _sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _price_entry(info: ModelInfo) -> dict[str, Any]:
+def _price_entry(info: ModelInfo, *, self_hosted: bool = False) -> dict[str, Any]:
+    if self_hosted:
+        return {"model": info.key, "input_per_1m": None, "cached_input_per_1m": None,
+                "output_per_1m": None, "training_per_1m": None, "hosting_per_hour": None,
+                "shutdown": None, "as_of": None, "kind": "self-hosted",
+                "source": "self-hosted: priced in hardware time, not per token (see serving)"}
     return {"model": info.key, "input_per_1m": info.input_per_1m,
             "cached_input_per_1m": info.cached_input_per_1m, "output_per_1m": info.output_per_1m,
             "training_per_1m": info.training_per_1m, "hosting_per_hour": info.hosting_per_hour,
@@ -177,6 +182,8 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         econ["break_even_reason"] = found["reason"]
         econ["cheaper_below_requests_per_month"] = found["below"]
     pairs = self_hosting_pairs(arms, cpr)
+    # models served on the user's hardware have no per-token price to list (not $0)
+    served = {a["model"] for a in arms.values() if str(a.get("cost_kind")).startswith("self-hosted")}
     infos = {plan.info.key: plan.info for plan in plans.values()}
     if price_info is not None:
         infos[price_info.key] = price_info
@@ -203,7 +210,7 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         "self_hosting": pairs,
         "training": training,
         "items": items_out,
-        "prices": [_price_entry(i) for i in infos.values()],
+        "prices": [_price_entry(i, self_hosted=i.key in served) for i in infos.values()],
         "provenance": {
             "ftdecide_version": versions["ftdecide"],
             "python": platform.python_version(),
