@@ -234,3 +234,37 @@ def test_assess_prices_the_open_weights_alternative_per_month(monkeypatch):
     text = _open_weights_monthly(facts, load_catalog(), ["openai/gpt-4.1-mini", "hf/smollm2-135m"])
     assert text.startswith(" (serving hf/smollm2-135m yourself on an L4 at utilization 0.5: about $")
     assert "never below the $584/month of one instance; throughput estimated" in text
+
+
+def test_user_hardware_file_overrides_rate_and_serving_throughput():
+    from ftdecide import paths
+    from ftdecide.pricing._serving import check_serving, serving_costs
+
+    user = paths.config_dir() / "hardware.yaml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text("hardware:\n  L4:\n    usd_per_hour: 0.60\n"
+                    "    prefill_tokens_per_s: 50000\n    decode_tokens_per_s: 2000\n"
+                    "    serving_source: 'measured: vLLM on our L4, 2026-12-01'\n")
+    got = serving_costs(check_serving({"hardware": "L4"}), model="hf/x", parameters=134_515_008,
+                        tokens_in=500, tokens_out=50, requests_per_month=0)
+    assert got["usd_per_hour"] == 0.60 and got["throughput_kind"] == "measured"
+    assert got["cost_per_request_usd"] == pytest.approx((500 / 50000 + 50 / 2000) / 3600 * 0.6 / 0.5)
+    assert got["monthly_usd"] == pytest.approx(730 * 0.60)  # nothing sent: the floor alone
+
+
+@pytest.mark.parametrize("floor_a, cpr_a, floor_b, cpr_b, above, below", [
+    (584.0, 1e-6, 0.0, 1e-4, 5_840_000, None),     # self-hosted vs hosted: cheaper above the floor
+    (0.0, 1e-4, 584.0, 1e-6, None, 5_840_000),     # hosted vs self-hosted: cheaper below it
+    (584.0, 3e-4, 0.0, 2e-4, None, None),          # dearer per request and a floor: never
+    (0.0, 0.0, 0.0, 1e-4, 0, None),                # straight lines, no fixed cost
+])
+def test_break_even_with_a_self_hosting_floor(floor_a, cpr_a, floor_b, cpr_b, above, below):
+    from ftdecide.compare._economics import compare_costs
+
+    def econ(floor):
+        return {"hosting_per_month_usd": 0.0, "training_cost_usd": 0.0, "amortisation_months": 12,
+                "serving_floor_usd": floor}
+
+    found = compare_costs(econ(floor_a), econ(floor_b), cpr_a, cpr_b)
+    assert found["above"] == (pytest.approx(above, abs=1) if above else above)
+    assert found["below"] == (pytest.approx(below, abs=1) if below else below)
