@@ -64,3 +64,24 @@ def test_an_hf_arm_without_serving_is_unpriced_not_free(files, tiny_model_dir, m
     assert arm["unpriced_reason"].startswith("unpriced: self-hosted; add serving:")
     html = Path(data["report"]).read_text()
     assert "unpriced: self-hosted" in html
+
+
+def test_bench_serve_in_process_stores_the_row_compare_then_uses(files, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "hf")
+    result = CliRunner().invoke(cli, ["bench-serve", "--model", f"hf/{tiny_model_dir}",
+                                      "--as", "cpu_local", "--usd-per-hour", "0.10",
+                                      "--prompts", str(files / "eval.jsonl"), "--limit", "4",
+                                      "--max-tokens", "8", "--concurrency", "1", "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert row["hardware"] == "cpu_local" and row["prefill_tokens_per_s"] > 0
+    assert row["decode_tokens_per_s"] > 0 and row["base_url"] is None
+    data = compare(files, tiny_model_dir, "arms: [zeroshot]\n"
+                   "serving: {hardware: cpu_local, utilization: 1.0}\n", monkeypatch)
+    serving = data["arms"]["zeroshot"]["serving"]
+    assert serving["throughput_source"].startswith("measured (bench-serve, ")
+    assert serving["usd_per_hour"] == 0.10 and serving["fixed_monthly_usd"] == pytest.approx(73.0)
+    t = data["arms"]["zeroshot"]["tokens"]
+    busy = t["input_mean"] / row["prefill_tokens_per_s"] + t["output_mean"] / row["decode_tokens_per_s"]
+    assert data["arms"]["zeroshot"]["cost_per_1k_usd"] == pytest.approx(busy / 3600 * 0.10 * 1000)

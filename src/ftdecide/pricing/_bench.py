@@ -17,7 +17,10 @@ out a little low (cost a little high): the conservative side. Time-to-first-
 token from a streaming response would split the two within one request, but
 not every server streams usage and the hf provider does not stream; the
 two-pass split needs neither. A warm-up call (model load, compilation) is
-sent first and not counted.
+sent first and not counted. The hf provider in process serves one request
+at a time (its model lock), so there the figure is single-stream whatever
+``--concurrency`` says: the conservative side again; a batching server
+(vLLM, TGI) measured at the concurrency it will see gives the real rate.
 """
 
 from __future__ import annotations
