@@ -175,7 +175,7 @@ def _render_serving(s: dict[str, Any]) -> None:
             ["floor (instances kept up)", money(s["fixed_monthly_usd"]) + "/month"],
             [f"monthly at {number(s['requests_per_month'])} requests", money(s["monthly_usd"])]]
     click.echo(table(["", "value"], rows))
-    click.echo(f"throughput: {s['throughput_source']}")
+    click.echo(f"throughput: {s['throughput_source']}: {s.get('throughput_detail')}")
 
 
 def _check_economics_flags(ctx: click.Context, requests_per_month: int | None,

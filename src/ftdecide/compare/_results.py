@@ -230,7 +230,7 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
 def _serving_block(serving: Mapping[str, Any]) -> dict[str, Any]:
     """The ``serving`` of an arm in results and ``--json``."""
     keys = ("hardware", "usd_per_hour", "rate_as_of", "rate_source", "utilization",
-            "min_instances", "max_instances", "throughput_source", "throughput_kind",
+            "min_instances", "max_instances", "throughput_source", "throughput_detail", "throughput_kind",
             "tokens_per_s", "busy_seconds_per_request", "instances", "instances_needed",
             "fixed_monthly_usd", "over_capacity", "capacity_requests_per_month",
             "requests_per_month_per_instance", "floor_requests_per_month", "kind",

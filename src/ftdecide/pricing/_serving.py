@@ -131,8 +131,10 @@ def throughput_for(spec: Mapping[str, Any], *, model: str,
         return {"prefill": float(row["prefill_tokens_per_s"]),
                 "decode": float(row["decode_tokens_per_s"]),
                 "source": "measured",
-                "detail": (f"measured (bench-serve, {str(row.get('measured_at'))[:10]}): "
-                           f"{row.get('method', '')}").rstrip(": "),
+                "label": f"measured (bench-serve, {str(row.get('measured_at'))[:10]})",
+                "detail": str(row.get("method") or "")
+                + (f"; concurrency {row['concurrency']}" if row.get("concurrency") else "")
+                + (f"; {row['prompts']}" if row.get("prompts") else ""),
                 "as_of": row.get("measured_at")}
     parameters = spec.get("parameters") or parameters
     if not parameters:
@@ -148,8 +150,8 @@ def throughput_for(spec: Mapping[str, Any], *, model: str,
     as_of = str(hw.get("as_of") or table.get("as_of"))
     kind = "measured" if str(hw.get("serving_source") or "").startswith("measured") else "estimate"
     return {"prefill": prefill, "decode": decode, "source": kind,
-            "detail": f"{kind} (table as_of {as_of}): {rule.removeprefix('estimate: ')}", "as_of": as_of,
-            "parameters": int(parameters)}
+            "label": f"{kind} (table as_of {as_of})", "detail": rule.removeprefix("estimate: "),
+            "as_of": as_of, "parameters": int(parameters)}
 
 
 def serving_costs(spec: Mapping[str, Any], *, model: str, parameters: int | None,
@@ -179,7 +181,8 @@ def serving_costs(spec: Mapping[str, Any], *, model: str, parameters: int | None
         return out
     busy_s = tokens_in / tp["prefill"] + tokens_out / tp["decode"]
     cpr = busy_s / 3600 * rate / util
-    out.update(throughput_source=tp["detail"], throughput_kind=tp["source"],
+    out.update(throughput_source=tp["label"], throughput_detail=tp["detail"],
+               throughput_kind=tp["source"],
                tokens_per_s={"prefill": tp["prefill"], "decode": tp["decode"]},
                busy_seconds_per_request=busy_s, cost_per_request_usd=cpr)
     per_instance = HOURS_PER_MONTH * 3600 * util / busy_s if busy_s > 0 else math.inf

@@ -258,7 +258,7 @@ def _serving_view(serving: Any) -> dict[str, Any] | None:
     if not isinstance(serving, Mapping):
         return None
     keys = ("hardware", "usd_per_hour", "utilization", "min_instances", "max_instances",
-            "throughput_source", "throughput_kind", "tokens_per_s", "instances", "instances_needed",
+            "throughput_source", "throughput_detail", "throughput_kind", "tokens_per_s", "instances", "instances_needed",
             "fixed_monthly_usd", "over_capacity", "capacity_requests_per_month", "rate_as_of",
             "rate_source", "unpriced_reason")
     view = {k: serving.get(k) for k in keys}
