@@ -428,7 +428,8 @@ def monthly_cost(results: Mapping[str, Any]) -> Chart:
         if cl is None:
             skipped.append(label)
             continue
-        be = (arm.get("economics") or {}).get("break_even_requests_per_month")
+        eco = arm.get("economics") or {}  # a hosted arm against a self-hosted floor: cheaper below
+        be = eco.get("break_even_requests_per_month") or eco.get("cheaper_below_requests_per_month")
         lines.append({"key": key, "label": label, "fixed": cl[0], "per": cl[1], "floor": cl[2],
                       "style": _style(i),
                       "break_even": float(be) if be is not None and float(be) > 0 else None,
