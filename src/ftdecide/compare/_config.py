@@ -92,6 +92,12 @@ class CompareConfig:
     #: the ``similarity`` metric's vectors: ``{"model": "PROVIDER/EMBEDDING-MODEL"}``, or None
     #: for TF-IDF fitted on the run (offline)
     similarity: dict[str, Any] | None = None
+    #: how self-hosted arms are served (hardware, utilization, instances): priced in hardware time
+    serving: dict[str, Any] | None = None
+    #: arm -> the model it names itself (``arms: [{name: fewshot, model: ...}]``)
+    arm_models: dict[str, str] = field(default_factory=dict)
+    #: arm -> its own ``serving:`` (marks an OpenAI-compatible server as self-hosted)
+    arm_serving: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False)
     #: what the defaults decided that a person should hear (an arm left out, the baseline
     #: chosen); the CLI prints them on stderr
@@ -102,8 +108,24 @@ class CompareConfig:
         data = dataclasses.asdict(self)
         data.pop("source")
         data.pop("notices")
-        data["arms"] = list(self.arms)
+        from ftdecide.compare._armspec import arms_for_dict
+
+        data["arms"] = arms_for_dict(self.arms, self.arm_models, self.arm_serving)
+        data.pop("arm_models")
+        data.pop("arm_serving")
+        if data["serving"] is None:
+            data.pop("serving")
         return data
+
+    def model_of(self, arm: str, tuned_model: str | None = None) -> str | None:
+        """The model id an arm calls: its own, else the tuned model (fine-tuned arms) or ``model``."""
+        if arm in self.arm_models:
+            return self.arm_models[arm]
+        return (tuned_model or self.tuned) if arm in TUNED_ARMS else self.model
+
+    def serving_of(self, arm: str) -> dict[str, Any] | None:
+        """The arm's own ``serving:``, else the run's (which applies to self-hosted arms only)."""
+        return self.arm_serving.get(arm) or self.serving
 
 
 # key -> (type, description) for checking; types are what YAML gives us.
@@ -114,7 +136,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "model": (str, "a model id such as hf/smollm2-135m"),
     "tuned": (str, "a fine-tuned model id"),
     "tune": (dict, "a mapping of tune options"),
-    "arms": ((list, str), "a list of arms"),
+    "arms": ((list, str), "a list of arms: names, or {name, model, serving} mappings"),
     "baseline": (str, "an arm name"),
     "shots": (int, "a whole number"),
     "shot_selection": (str, "random or similar"),
@@ -139,6 +161,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "similarity": (dict, "a mapping such as {model: openai/text-embedding-3-small}"),
     "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
                              "(short for similarity: {model: ...})"),
+    "serving": (dict, "a mapping such as {hardware: L4, utilization: 0.5, min_instances: 1}"),
 }
 #: Keys of ``similarity:``.
 SIMILARITY_KEYS = ("model",)
@@ -351,20 +374,31 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
                              hint="e.g. tune: {options: {lora_r: 8, max_steps: 12}}")
     _similarity_settings(values, where)
     arms_value = values.get("arms")
+    specs = None
+    if arms_value is not None:
+        from ftdecide.compare._armspec import parse_arms
+
+        items = arms_value.split(",") if isinstance(arms_value, str) else arms_value
+        specs = parse_arms(items, key=where.name("arms"), at=where.at("arms"), arm_name=arm_name)
+        values["arm_models"], values["arm_serving"] = specs.models, specs.serving
+    if values.get("serving") is not None:
+        from ftdecide.pricing._serving import check_serving
+
+        values["serving"] = check_serving(values["serving"], key=where.name("serving"),
+                                          at=where.at("serving"))
     has_tuned = bool(values.get("tuned")) or values.get("tune") is not None
-    if arms_value is None:
+    if specs is None:
         arms = ARMS if has_tuned else tuple(a for a in ARMS if a not in TUNED_ARMS)
         if not has_tuned:
             notices.append("the fine-tuned arms (finetuned, finetuned-rag) are left out: no "
                            "tuned model is given. To include them, set tuned: MODEL (--tuned) "
                            "or tune: {} (--tune) to train one inside the run")
     else:
-        items = arms_value.split(",") if isinstance(arms_value, str) else arms_value
-        names = [arm_name(a, key=where.name("arms"), at=where.at("arms"))
-                 for a in items if str(a).strip()]
-        arms = tuple(a for a in ARMS if a in names)  # display order, no duplicates
+        arms = tuple(a for a in ARMS if a in specs.names)  # display order, no duplicates
         if not arms:
             raise where.error("arms", "no arm selected", hint=f"use some of: {', '.join(ARMS)}")
+        # a fine-tuned arm that names its own model needs no tuned: of the run
+        has_tuned = has_tuned or all(a in specs.models for a in arms if a in TUNED_ARMS)
     if not has_tuned and any(a in TUNED_ARMS for a in arms):
         raise where.error("arms", f"{', '.join(a for a in arms if a in TUNED_ARMS)} needs a "
                           "tuned model", hint="set tuned: <model id>, or tune: {} to train one "

@@ -97,7 +97,7 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
             tuned_model = f"{previous.record.provider}/{previous.record.fine_tuned_model}"
     prompts = build_prompts(prep, config.arms)
     arms = config.arms if tuned_model or config.tune is None else tuple(
-        a for a in config.arms if a not in TUNED_ARMS)
+        a for a in config.arms if a not in TUNED_ARMS or a in config.arm_models)
     plans = make_plans(catalog, replace(config, arms=arms), prompts, tuned_model)
     calls = plan_calls(plans, config)
     return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,

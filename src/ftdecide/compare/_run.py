@@ -240,6 +240,7 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
     for name, a in r["arms"].items():
         q = a["quality"]
         arms[name] = {
+            "model": a.get("model"),
             "quality": {**{k: q[k] for k in ("metric", "mean", "ci_low", "ci_high", "n")},
                         "unparseable": q.get("unparseable", 0)},
             "vs_baseline": None if a["vs_baseline"] is None else
@@ -247,6 +248,11 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
             "tokens": a["tokens"],
             "cost_per_1k_usd": a["cost_per_1k_usd"],
             "monthly_cost_usd": a["monthly_cost_usd"],
+            "cost_kind": a.get("cost_kind"),
+            "serving": a.get("serving"),
+            "break_even_requests_per_month":
+                (a.get("economics") or {}).get("break_even_requests_per_month"),
+            "unpriced_reason": (a.get("economics") or {}).get("unpriced_reason"),
             "latency_p50_s": a["latency_p50_s"],
             "latency_p95_s": a["latency_p95_s"],
             "calls": a["calls"],
@@ -264,4 +270,5 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
                        "evaluation": metric.get("evaluation")},
             "evaluation_cost_usd": r.get("evaluation_cost_usd", 0.0),
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
-            "audit": r.get("audit"), "judge": judge, "verdict": r["verdict"]}
+            "audit": r.get("audit"), "self_hosting": r.get("self_hosting") or [],
+            "judge": judge, "verdict": r["verdict"]}
