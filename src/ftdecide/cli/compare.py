@@ -103,7 +103,10 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--top-k", type=int, help="Passages per RAG prompt (default 3).")
 @click.option("--metric", help="exact, accuracy, f1, json-fields; for free text rouge-l, chrf, "
               "bleu, similarity (TF-IDF offline, or embeddings: similarity: {model: ...} in the "
-              "config); or a plugin metric.")
+              "config), judge (an LLM grader: judge: {model: ...} in the config); or a plugin "
+              "metric.")
+@click.option("--human-labels", type=click.Path(dir_okay=False),
+              help="A person's labels (CSV/JSONL: id,label) to calibrate the judge against.")
 @click.option("--requests-per-month", type=int, help="Volume for the monthly costs.")
 @click.option("--max-cost", "max_cost_usd", type=float, help="Stop before spending more (USD).")
 @click.option("--concurrency", type=int, help="Calls in flight per hosted provider (default 8).")
@@ -137,7 +140,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
             eval_path: str | None, corpus: str | None, model: str | None, tuned: str | None,
             tune_flag: bool | None, arms: str | None, baseline: str | None, shots: int | None,
             shot_selection: str | None, retrieval: str | None, top_k: int | None,
-            metric: str | None, requests_per_month: int | None, max_cost_usd: float | None,
+            metric: str | None, human_labels: str | None, requests_per_month: int | None, max_cost_usd: float | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
             eval_limit: int | None, batch: bool | None, price_as: str | None,
             learning_curve: str | None, target_quality: float | None, out: str | None,
@@ -182,8 +185,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "top_k": top_k, "metric": metric, "requests_per_month": requests_per_month,
              "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
-             "price_as": price_as, "learning_curve": learning_curve,
-             "target_quality": target_quality}
+             "price_as": price_as, "human_labels": human_labels,
+             "learning_curve": learning_curve, "target_quality": target_quality}
     if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
         raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
     config = compare_config.build(file_values, flags, source=source, lines=lines)
@@ -225,16 +228,20 @@ def compare(config_path: str | None, example: str | None, train: str | None,
         raise
     progress.close()
     outcome = result.outcome
+    budget_stopped = result.budget_stopped
     report_path: str | None = None
     if all(a["quality"]["n"] for a in result.results["arms"].values()):
         report_path = str(_write_report(result.results, Path(config.out) / result.run_id).html)
     if as_json:
         echo_json(cmp.result_json(result, report_path))
     else:
-        _render_summary(result.results, report_path, outcome)
-    if outcome.budget_stopped:
+        _render_summary(result.results, report_path, outcome, result.judge_outcome)
+    if budget_stopped:
+        judged = result.judge_outcome
+        skipped = outcome.skipped + (judged.skipped if judged else 0)
+        spent = outcome.spent_usd + (judged.spent_usd if judged else 0.0)
         err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
-             f"({counted(outcome.skipped, 'call')} not made, ${outcome.spent_usd:.4f} spent). "
+             f"({counted(skipped, 'call')} not made, ${spent:.4f} spent). "
              f"Continue with: ftdecide compare --resume {result.run_id} --max-cost <higher>")
         sys.exit(1)
     failures = cmp.fail_under(result.results, gates)
@@ -268,6 +275,9 @@ def _unknown_stays_unknown(plan: dict[str, Any], catalog: Any) -> None:
             a["predicted_cost_usd"] = None
             unpriced.append(arm)
     plan["unpriced_arms"] = unpriced
+    judge = plan.get("judge")
+    if judge and judge["calls"] and judge["predicted_cost_usd"] is None:
+        unpriced.append(f"the judge ({judge['model']})")
     if unpriced:
         plan["predicted_cost_usd"] = None
 
@@ -286,7 +296,16 @@ def render_dry_run(plan: dict[str, Any]) -> None:
     else:
         cost = (f"at most {money(plan['predicted_cost_usd'])} (prompt tokens at input prices + "
                 "max_tokens at output prices)")
-    click.echo(f"{plan['items']:,} eval items; {plan['calls']:,} calls would be made, {cost}")
+    judge = plan.get("judge")
+    if judge:
+        judge_cost = ("unknown (no price for the judge's model: add one with --prices FILE)"
+                      if judge["predicted_cost_usd"] is None else
+                      f"at most {money(judge['predicted_cost_usd'])}")
+        click.echo(f"judge {judge['model']}: {judge['calls']:,} calls ({judge['cached']:,} cached, "
+                   f"{judge['recorded']:,} recorded), evaluation cost {judge_cost} (in the total "
+                   "below; an answer not made yet is counted at max_tokens)")
+    calls = f"{plan['calls']:,} calls" + (f" and {judge['calls']:,} judge calls" if judge else "")
+    click.echo(f"{plan['items']:,} eval items; {calls} would be made, {cost}")
     tune = plan["tune"]
     if tune and tune["action"] != "new":
         click.echo(f"no new fine-tune: {tune['message']}")
@@ -307,11 +326,38 @@ def render_dry_run(plan: dict[str, Any]) -> None:
     click.echo("dry run: nothing was called")
 
 
+def _render_judge(judge: dict[str, Any] | None, judged: Any) -> None:
+    """The judge's lines: its agreement with people, unparseable replies, evaluation cost."""
+    if not judge:
+        return
+    from ftdecide.report._text import money
+
+    agree = judge.get("agreement")
+    if agree and agree.get("n"):
+        ci = agree.get("kappa_ci")
+        kappa = "undefined" if agree["kappa"] is None else f"{agree['kappa']:.2f}"
+        click.echo(f"judge {judge['model']}: κ {kappa}"
+                   + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and agree["kappa"] is not None else "")
+                   + f" with people on {agree['n']} items, {agree['percent'] * 100:.0f} % agree "
+                   f"(always {agree['constant_label']}: {agree['constant_baseline'] * 100:.0f} %)")
+    else:
+        click.echo(f"judge {judge['model']}: no human labels on judged items (not calibrated)")
+    if judge.get("unparseable"):
+        err(f"judge: {counted(judge['unparseable'], 'unparseable judgment')} left out of the "
+            "judge score (see the report's items)")
+    cost = judge.get("evaluation_cost_usd")
+    new = f"{counted(judged.new_calls, 'new call')}, " if judged is not None else ""
+    err(f"judge: {new}evaluation cost "
+        + ("unknown (no price for the judge's model)" if cost is None else money(cost))
+        + " (apart from the arms' cost per 1k requests)")
+
+
 def _pts(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}"
 
 
-def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -> None:
+def _render_summary(results: dict[str, Any], report: str | None, outcome: Any,
+                    judged: Any = None) -> None:
     from ftdecide.report._text import money, table
 
     rows = []
@@ -323,13 +369,16 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
             "-" if vs is None else f"{vs['diff'] * 100:+.1f} [{vs['ci_low'] * 100:+.1f}, "
                                    f"{vs['ci_high'] * 100:+.1f}] p={vs['p_value']:.3g}",
             "-" if a["tokens"]["input_mean"] is None else f"{a['tokens']['input_mean']:.0f}",
+            a.get("model") or "-",
             "unknown" if a["cost_per_1k_usd"] is None else money(a["cost_per_1k_usd"]),
+            "unknown" if a["monthly_cost_usd"] is None else money(a["monthly_cost_usd"]),
             "-" if a["latency_p50_s"] is None else f"{a['latency_p50_s']:.2f}",
             f"{a['calls']} ({a['cached_calls']} cached)",
         ])
-    rows += _trivial_rows(results, width=7)
+    rows += _trivial_rows(results, width=9)
     click.echo(table(["arm", f"{results['metric']['name']} (points, 95% CI)", "vs baseline",
-                      "tokens in", "cost/1k", "p50 s", "calls"], rows))
+                      "tokens in", "model", "cost/1k", "monthly", "p50 s", "calls"], rows))
+    _render_serving(results)
     audit = results.get("audit") or {}
     if audit.get("excluded"):
         err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
@@ -345,9 +394,12 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
             need = curve.get(key) or {}
             if need.get("goal") is not None:
                 click.echo(f"  {what} ({_pts(need['goal'])}): {need.get('text')}")
+    _render_judge(results.get("judge"), judged)
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
-    unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None]
+    # self-hosted arms ran on hardware the user pays by the hour: unpriced to serve, not to call
+    unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None
+                and not str(a.get("cost_kind") or "").startswith("self-hosted")]
     spent = f"${outcome.spent_usd:.4f} spent"
     if unpriced and outcome.new_calls:  # an unknown price is unknown, not $0
         spent = ("spent: unknown" if len(unpriced) == len(results["arms"]) else
@@ -360,6 +412,32 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
         cost = "unknown" if ev.get("cost_usd") is None else f"${ev['cost_usd']:.4f}"
         err(f"evaluation: {counted(ev['calls'], 'embedding call')} to {ev['model']}, "
             f"{ev['cached_texts']:,} of {ev['texts']:,} texts from the cache; {cost} spent")
+
+
+def _render_serving(results: dict[str, Any]) -> None:
+    """How each self-hosted arm was priced (hardware, throughput's source, the floor), and
+    where self-hosting pays against each hosted arm."""
+    for a in results["arms"].values():
+        s = a.get("serving")
+        reason = (a.get("economics") or {}).get("unpriced_reason")
+        if s and a.get("cost_per_1k_usd") is not None:
+            click.echo(f"{a['label']} ({a['model']}) self-hosted on {s['hardware']}: "
+                       f"${s['usd_per_hour']:.2f}/h at utilization {s['utilization']}, "
+                       f"{s.get('instances')} instance(s), floor ${s['fixed_monthly_usd']:,.0f}/month; "
+                       f"throughput {s.get('throughput_source')}")
+        elif reason:
+            click.echo(f"{a['label']} ({a['model']}): {reason}")
+    for p in results.get("self_hosting") or []:
+        be = p.get("break_even_requests_per_month")
+        if be:
+            click.echo(f"self-hosting {p['self_hosted']} on {p['hardware']} is cheaper than "
+                       f"{p['hosted']} ({p['hosted_model']}) above {be:,} requests/month; below it "
+                       f"the ${p['fixed_monthly_usd']:,.0f}/month floor makes it dearer")
+        elif be == 0:
+            click.echo(f"self-hosting {p['self_hosted']} on {p['hardware']} is cheaper than "
+                       f"{p['hosted']} from the first request")
+        else:
+            click.echo(f"self-hosting {p['self_hosted']} against {p['hosted']}: {p['reason']}")
 
 
 @click.command()

@@ -35,13 +35,21 @@ from ftdecide.cli.common import (
               "(default: the mean answer of FILE's examples).")
 @click.option("--horizon-months", type=click.FloatRange(0, min_open=True), help="Months to spread "
               "the training cost over for break-even (default: until shutdown, else 12).")
+@click.option("--serving-hardware", help="Price serving the (tuned) model yourself on this "
+              "hardware class (L4, A10G, H100 ...) per month at --requests-per-month: hardware "
+              "time, with the instance floor.")
+@click.option("--utilization", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              show_default=True, help="With --serving-hardware: the share of hours doing work.")
+@click.option("--min-instances", type=click.IntRange(0), default=1, show_default=True,
+              help="With --serving-hardware: instances kept up all month (the floor).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @prices_option
 @click.pass_context
 def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier: str | None,
              requests_per_month: int | None, prompt_tokens: float | None,
              few_shot_from: str | None, shots: int, tuned_prompt_tokens: float | None,
-             output_tokens: float | None, horizon_months: float | None, as_json: bool,
+             output_tokens: float | None, horizon_months: float | None,
+             serving_hardware: str | None, utilization: float, min_instances: int, as_json: bool,
              price_files: tuple[str, ...]) -> None:
     """Price fine-tuning on a training set, offline, with the cookbook formula.
 
@@ -80,6 +88,10 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
             few_shot_from=few_shot_from, shots=shots, tuned_prompt_tokens=tuned_prompt_tokens,
             output_tokens=output_tokens, horizon_months=horizon_months,
         )
+    if serving_hardware:
+        result["serving"] = _serving_estimate(file, info, serving_hardware, utilization,
+                                              min_instances, requests_per_month,
+                                              tuned_prompt_tokens, output_tokens)
     if as_json:
         echo_json(result)
         return
@@ -118,6 +130,52 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
     econ = result.get("economics")
     if econ:
         _render_economics(econ, info)
+    if result.get("serving"):
+        _render_serving(result["serving"])
+
+
+def _serving_estimate(file: str, info: Any, hardware: str, utilization: float,
+                      min_instances: int, requests_per_month: int | None,
+                      prompt_tokens: float | None, output_tokens: float | None) -> dict[str, Any]:
+    """Serving the model on ``hardware``: cost per request from the training examples' own
+    prompt and answer tokens (tiktoken counts: an approximation of the model's), the month."""
+    from ftdecide.errors import UsageError
+    from ftdecide.pricing import _estimate as est
+    from ftdecide.pricing._serving import check_serving, serving_costs
+
+    if requests_per_month is None:
+        raise UsageError("--serving-hardware needs --requests-per-month",
+                         key="--serving-hardware", hint="add --requests-per-month N")
+    spec = check_serving({"hardware": hardware, "utilization": utilization,
+                          "min_instances": min_instances}, key="--serving-hardware",
+                         at={"key": "--serving-hardware"})
+    profile = est.prompt_profile(file, info.encoding or "o200k_base")
+    tin = prompt_tokens if prompt_tokens is not None else profile.prompt_tokens_mean
+    tout = output_tokens if output_tokens is not None else profile.output_tokens_mean
+    out = serving_costs(spec, model=info.key, parameters=info.parameters, tokens_in=tin,
+                        tokens_out=tout, requests_per_month=requests_per_month)
+    out.update(tokens_in=tin, tokens_out=tout, requests_per_month=requests_per_month,
+               tokens_source="the training examples' prompts and answers (tiktoken count)")
+    return out
+
+
+def _render_serving(s: dict[str, Any]) -> None:
+    from ftdecide.report._text import money, number, table
+
+    click.echo()
+    click.echo(f"Serving it yourself on {s['hardware']} (hardware time, not tokens)")
+    if s.get("cost_per_request_usd") is None:
+        click.echo(s.get("unpriced_reason") or "unpriced")
+        return
+    rows = [["$ / hour", money(s["usd_per_hour"], 2) + f" (as of {s['rate_as_of']})"],
+            ["prefill / decode tokens/s", f"{number(s['tokens_per_s']['prefill'])} / "
+                                          f"{number(s['tokens_per_s']['decode'])}"],
+            ["cost / 1k requests", money(s["cost_per_request_usd"] * 1000)],
+            ["instances", number(s["instances"])],
+            ["floor (instances kept up)", money(s["fixed_monthly_usd"]) + "/month"],
+            [f"monthly at {number(s['requests_per_month'])} requests", money(s["monthly_usd"])]]
+    click.echo(table(["", "value"], rows))
+    click.echo(f"throughput: {s['throughput_source']}: {s.get('throughput_detail')}")
 
 
 def _check_economics_flags(ctx: click.Context, requests_per_month: int | None,

@@ -124,12 +124,16 @@ def _cell(value: Any) -> Any:
 
 
 def items_csv(results: Mapping[str, Any]) -> str:
-    """One row per eval item: id, input, expected, then ``<arm>_output``, ``<arm>_score``."""
+    """One row per eval item: id, input, expected, then ``<arm>_output``, ``<arm>_score``
+    (and ``<arm>_judge_score``, ``<arm>_judge_reason`` in a judged run)."""
     check(results)
     arms = list(results["arms"])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["id", "input", "expected"] + [f"{a}_{c}" for a in arms for c in ("output", "score")])
+    # a judged run adds the judge's score and reason per arm (what a person checks it against)
+    judged = isinstance(results.get("judge"), Mapping)
+    columns = ("output", "score", "judge_score", "judge_reason") if judged else ("output", "score")
+    writer.writerow(["id", "input", "expected"] + [f"{a}_{c}" for a in arms for c in columns])
     for item in results["items"]:
         outputs = item.get("outputs") or {}
         row: list[Any] = [str(item.get("id", "")), item.get("input") or "", item.get("expected") or ""]
@@ -141,6 +145,12 @@ def items_csv(results: Mapping[str, Any]) -> str:
             else:
                 score = ""
             row += [out.get("text") or "", score]
+            if judged:
+                j = out.get("judgment") if isinstance(out.get("judgment"), Mapping) else {}
+                verdict = j.get("score") if j.get("parsed") else ("unparseable" if j else "")
+                if j.get("parsed") and j.get("scale") == "pass-fail":
+                    verdict = "PASS" if verdict == 1 else "FAIL"
+                row += ["" if verdict is None else str(verdict), j.get("reason") or ""]
         writer.writerow([_cell(c) for c in row])
     return buf.getvalue()
 
