@@ -112,6 +112,8 @@ def test_config_checks_the_curve(task):
                "arms": ["fewshot", "finetuned"]})
     with pytest.raises(UsageError, match="target_quality"):
         build(values(target_quality=1.5))
+    with pytest.raises(UsageError, match="not measured with the judge metric"):
+        build(values(learning_curve=[0.5], judge={"model": "openai/x"}))
 
 
 def test_subsets_are_nested_seeded_and_stratified(task):
