@@ -157,6 +157,12 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
 
     # measured
     f.update({k: v for k, v in (measured or {}).items() if k in FACTS})
+    from ftdecide.assess._curve import curve_facts
+
+    for key in ("curve_fit", "curve_target_run", "curve_to_target_run", "curve_horizon"):
+        f[key] = (measured or {}).get(key)  # inputs of the curve facts, not rule facts
+    f["label_cost_usd_per_example"] = v("costs.label_cost_usd_per_example")
+    curve_facts(f, f["label_cost_usd_per_example"])
     if not f["measured"]:
         f["measured"] = False
     if f["from_run"]:

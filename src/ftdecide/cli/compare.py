@@ -117,6 +117,11 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
               "provider's Batch API (half price, slower).")
 @click.option("--price-as", help="Price the measured prompts and answers as if this model "
               "served them (e.g. a local model's run priced as openai/gpt-4.1-mini).")
+@click.option("--learning-curve", metavar="SIZES", help="Also tune on nested subsets of the "
+              "training set: fractions (0.25) or counts (200), comma-separated, e.g. "
+              "0.125,0.25,0.5,1.0.")
+@click.option("--target-quality", type=float, help="The quality that is good enough (0 to 1): "
+              "the learning curve says how many examples reach it.")
 @click.option("--out", "-o", help="Folder for the report (default reports/).")
 @click.option("--resume", "resume_id", metavar="RUN", help="Continue an interrupted run; "
               "no recorded call is repeated.")
@@ -137,7 +142,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
             shot_selection: str | None, retrieval: str | None, top_k: int | None,
             metric: str | None, human_labels: str | None, requests_per_month: int | None, max_cost_usd: float | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
-            eval_limit: int | None, batch: bool | None, price_as: str | None, out: str | None,
+            eval_limit: int | None, batch: bool | None, price_as: str | None,
+            learning_curve: str | None, target_quality: float | None, out: str | None,
             resume_id: str | None,
             dry_run: bool, no_cache: bool, fail_under: tuple[str, ...], yes: bool, retrain: bool,
             as_json: bool, price_files: tuple[str, ...]) -> None:
@@ -179,7 +185,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "top_k": top_k, "metric": metric, "requests_per_month": requests_per_month,
              "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
-             "price_as": price_as, "human_labels": human_labels}
+             "price_as": price_as, "human_labels": human_labels,
+             "learning_curve": learning_curve, "target_quality": target_quality}
     if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
         raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
     config = compare_config.build(file_values, flags, source=source, lines=lines)
@@ -309,6 +316,13 @@ def render_dry_run(plan: dict[str, Any]) -> None:
                    + " (included above)")
         for warning in tune.get("warnings") or []:
             err(f"Warning: {warning}")
+    for p in plan.get("learning_curve") or []:
+        cost = p["new_cost_usd"]
+        click.echo(f"learning curve, {p['examples']:,} examples: "
+                   + (f"reuses job {p['job_id']} ({p['action']})" if p["action"] != "new" else
+                      "a new fine-tune, " + ("cost unknown" if cost is None else
+                                             f"about {money(cost)} (included above)"))
+                   + f", then {p['calls']:,} calls")
     click.echo("dry run: nothing was called")
 
 
@@ -370,6 +384,16 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any,
         err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
             f"of scoring (eval lines {', '.join(audit['excluded'][:8])}"
             f"{' …' if len(audit['excluded']) > 8 else ''}); `audit: keep` scores them")
+    curve = results.get("learning_curve")
+    if curve:
+        click.echo("learning curve: " + ", ".join(
+            f"{p['examples']:,} → {_pts(p['quality']['mean'])}" for p in curve["points"])
+            + f" ({results['metric']['name']}, points)")
+        for key, what in (("examples_to_target", "to reach the target"),
+                          ("examples_to_beat_baseline", "to beat the baseline's upper bound")):
+            need = curve.get(key) or {}
+            if need.get("goal") is not None:
+                click.echo(f"  {what} ({_pts(need['goal'])}): {need.get('text')}")
     _render_judge(results.get("judge"), judged)
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")

@@ -98,6 +98,10 @@ class CompareConfig:
     arm_models: dict[str, str] = field(default_factory=dict)
     #: arm -> its own ``serving:`` (marks an OpenAI-compatible server as self-hosted)
     arm_serving: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: training-set sizes of the learning curve: fractions (floats, 0 < f ≤ 1) or counts (ints)
+    learning_curve: tuple[float | int, ...] | None = None
+    #: the quality that is good enough (0 to 1): the learning curve says how many examples reach it
+    target_quality: float | None = None
     source: str | None = field(default=None, compare=False)
     #: what the defaults decided that a person should hear (an arm left out, the baseline
     #: chosen); the CLI prints them on stderr
@@ -115,6 +119,8 @@ class CompareConfig:
         data.pop("arm_serving")
         if data["serving"] is None:
             data.pop("serving")
+        if self.learning_curve is not None:
+            data["learning_curve"] = list(self.learning_curve)
         return data
 
     def model_of(self, arm: str, tuned_model: str | None = None) -> str | None:
@@ -162,6 +168,9 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
                              "(short for similarity: {model: ...})"),
     "serving": (dict, "a mapping such as {hardware: L4, utilization: 0.5, min_instances: 1}"),
+    "learning_curve": ((list, str), "a list of training-set sizes: fractions such as 0.25 or counts "
+                             "such as 200"),
+    "target_quality": ((int, float), "a quality from 0 to 1"),
 }
 #: Keys of ``similarity:``.
 SIMILARITY_KEYS = ("model",)
@@ -169,7 +178,8 @@ _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
                 "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
                 "price-as": "price_as", "human-labels": "human_labels",
-                "embedding-model": "embedding_model"}
+                "embedding-model": "embedding_model", "learning-curve": "learning_curve",
+                "target-quality": "target_quality"}
 #: Keys of ``tune:``: the generic ones, ``options`` (the provider's ``-o`` keys, checked
 #: against its schema), and provider keys earlier releases took directly under ``tune:``.
 TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
@@ -438,6 +448,62 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
         raise where.error("max_cost_usd", "must not be negative")
     if "fewshot" in arms and values.get("shots", 4) == 0:
         raise where.error("shots", "the few-shot arm needs at least one shot")
+    _check_curve(values, where)
     values["source"] = source
     values["notices"] = tuple(notices)
     return CompareConfig(**values)
+
+
+def _check_curve(values: dict[str, Any], where: _Where) -> None:
+    """``learning_curve`` (sizes) and ``target_quality``: checked, the sizes made a tuple.
+
+    A number with a decimal point is a fraction of the training set (0 < f ≤ 1);
+    a whole number is a count of examples (at least 2; ``1`` alone would be
+    ambiguous, so the whole set is written ``1.0``). The curve trains the tuned
+    model, so it needs ``tune:`` and the ``finetuned`` arm.
+    """
+    target = values.get("target_quality")
+    if target is not None and not 0 < target <= 1:
+        raise where.error("target_quality", f"must be above 0 and at most 1, got {target}",
+                          hint="the quality that is good enough, on the metric's 0-1 scale")
+    curve = values.get("learning_curve")
+    if curve is None:
+        return
+    example = "e.g. learning_curve: [0.125, 0.25, 0.5, 1.0] or [50, 100, 200]"
+    if isinstance(curve, str):  # --learning-curve 0.25,0.5,1.0
+        curve = [_size(part.strip()) for part in curve.split(",") if part.strip()]
+    if not curve:
+        raise where.error("learning_curve", "is empty", hint=example)
+    sizes: list[float | int] = []
+    for value in curve:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise where.error("learning_curve", f"{value!r} is not a number", hint=example)
+        if isinstance(value, float) and not 0 < value <= 1:
+            raise where.error("learning_curve", f"{value} is not a fraction above 0 and at most "
+                              "1 (write counts as whole numbers)", hint=example)
+        if isinstance(value, int) and value < 2:
+            raise where.error("learning_curve", f"{value} examples is too few to tune on "
+                              "(write the whole set as 1.0)", hint=example)
+        if value in sizes:
+            raise where.error("learning_curve", f"{value} is given twice", hint=example)
+        sizes.append(value)
+    if values.get("tune") is None:
+        raise where.error("learning_curve", "needs tune: (the curve trains the tuned model on "
+                          "each subset)", hint="add tune: {} (--tune), or drop learning_curve")
+    if "finetuned" not in values["arms"]:
+        raise where.error("learning_curve", "needs the finetuned arm (the full-size point)",
+                          hint="add finetuned to arms")
+    if values.get("judge") is not None or values.get("metric") == "judge":
+        raise where.error("learning_curve", "is not measured with the judge metric yet (the "
+                          "judge scores the arms' answers only)",
+                          hint="use a reference metric (exact, json-fields, rouge-l ...) for "
+                               "the curve, or drop learning_curve")
+    values["learning_curve"] = tuple(sorted(sizes, key=lambda v: (isinstance(v, int), v)))
+
+
+def _size(text: str) -> float | int | str:
+    """A size written in a flag: ``0.25`` a fraction, ``200`` a count (else the text, refused)."""
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text

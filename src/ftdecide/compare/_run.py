@@ -73,6 +73,11 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     to_send = pending(pf.calls, store if use_cache else None, recorded)
     judging = judge_forecast(pf, config, store if use_cache else None, recorded)
     check_budget(pf, config, to_send, judging.floor_usd if judging else 0.0)
+    if config.learning_curve:  # every subset checked (size, data, budget) before any spend
+        from ftdecide.compare import _curve as curve
+
+        curve.check_budget(curve.plan_points(config, pf.prep, catalog), config,
+                           pf.tune_cost_usd + sum(c.min_cost_usd for c in to_send))
     metric, prep = pf.metric, pf.prep
     if record is not None:
         run_id = record.id
@@ -143,6 +148,17 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
                            command=command or record.command, catalog=catalog,
                            training=_training_block(training) if training else None,
                            complete=complete, audit=pf.audit, store=store, judge=judge)
+        if config.learning_curve:
+            left = None if budget is None else max(0.0, budget - outcome.spent_usd)
+            results["learning_curve"] = _learning_curve(
+                config, pf, results, catalog=catalog, store=store, run_id=run_id, state=state,
+                train=train, left=left, use_cache=use_cache, progress=progress)
+            if any(p.get("skipped") for p in results["learning_curve"]["points"]):
+                complete = False  # the budget stopped the curve: --resume continues it
+                results["status"] = "partial"
+    except KeyboardInterrupt:
+        store.update_run(run_id, status="interrupted", state=state)
+        raise
     except BaseException:
         store.update_run(run_id, status="failed", state=state)
         raise
@@ -150,6 +166,37 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
                      results=results)
     return CompareResult(run_id=run_id, results=results, outcome=outcome,
                          judge_outcome=judge_outcome)
+
+
+def _learning_curve(config: CompareConfig, pf: Any, results: dict[str, Any], *, catalog: Catalog,
+                    store: RunStore, run_id: str, state: dict[str, Any], train: TrainFn | None,
+                    left: float | None, use_cache: bool,
+                    progress: Callable[[str, int, int], None] | None) -> dict[str, Any]:
+    """The learning curve (:mod:`ftdecide.compare._curve`): the full-size point is the
+    ``finetuned`` arm just scored; the smaller ones are trained and scored here."""
+    from ftdecide.compare import _curve as curve
+
+    if train is None:
+        raise UsageError("learning_curve needs a trainer (tune:) but none was given")
+    full = {"examples": len(pf.prep.train), "training": results.get("training"),
+            "scores": {row["id"]: row["outputs"]["finetuned"]["score"] for row in results["items"]
+                       if row["outputs"].get("finetuned", {}).get("score") is not None},
+            "baseline": {"arm": results["baseline"],
+                         **{k: results["arms"][results["baseline"]]["quality"][k]
+                            for k in ("mean", "ci_low", "ci_high")}}}
+
+    def save() -> None:
+        store.update_run(run_id, state=state)
+
+    def make_runner(budget: float | None) -> Runner:
+        return Runner(store, run_id, concurrency=config.concurrency, max_cost_usd=budget,
+                      use_cache=use_cache, batch_api=config.batch, progress=progress,
+                      cost_of=cost_of)
+
+    return curve.run_curve(config, pf.prep, catalog=catalog, store=store, run_id=run_id,
+                           state=state, save=save, train=train, make_runner=make_runner,
+                           metric=pf.metric, messages=pf.prompts["finetuned"]["messages"],
+                           full=full, budget_left=left)
 
 
 def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None = None,
@@ -189,6 +236,14 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
         judge = {"model": judging.model, "calls": judging.calls, "cached": judging.cached,
                  "recorded": judging.recorded, "predicted_cost_usd": judging.predicted_cost_usd}
         total += judging.predicted_cost_usd or 0.0
+    curve_points = None
+    if config.learning_curve:
+        from ftdecide.compare import _curve as curve
+
+        curve_points = curve.plan_points(config, prep, catalog)
+        curve.check_budget(curve_points, config, pf.tune_cost_usd + sum(
+            c.min_cost_usd for c in pending(calls, store, recorded)))
+        total += sum(p["new_cost_usd"] or 0.0 for p in curve_points)
     tune = None
     if pf.planned_tune is not None:
         p = pf.planned_tune
@@ -202,6 +257,7 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
                         trained_at=r.created_at, tuned_model=r.fine_tuned_model)
     return {"arms": {a: by_arm[a] for a in config.arms}, "items": len(prep.items),
             "predicted_cost_usd": total, "tune": tune, "judge": judge,
+            "learning_curve": curve_points,
             "calls": sum(a["calls"] for a in by_arm.values())}
 
 
@@ -271,4 +327,19 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
             "evaluation_cost_usd": r.get("evaluation_cost_usd", 0.0),
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
             "audit": r.get("audit"), "self_hosting": r.get("self_hosting") or [],
-            "judge": judge, "verdict": r["verdict"]}
+            "judge": judge, "verdict": r["verdict"],
+            "learning_curve": _curve_json(r.get("learning_curve"))}
+
+
+
+def _curve_json(curve: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The ``--json`` view of the learning curve (results.json keeps the band as well)."""
+    if not curve:
+        return None
+    return {"points": [{k: p.get(k) for k in ("examples", "quality", "training_cost_usd",
+                                              "training_cost_kind", "job_id", "reused",
+                                              "skipped")}
+                       for p in curve["points"]],
+            "fit": curve.get("fit"), "target_quality": curve.get("target_quality"),
+            "examples_to_target": curve.get("examples_to_target"),
+            "examples_to_beat_baseline": curve.get("examples_to_beat_baseline")}

@@ -81,7 +81,7 @@ def render_html(results: Mapping[str, Any]) -> str:
     """
     from markupsafe import Markup
 
-    from ftdecide.report._charts import all_charts
+    from ftdecide.report._curvechart import report_charts
 
     context = build(results)
     css, js = _asset("report.css"), _asset("report.js")
@@ -91,7 +91,7 @@ def render_html(results: Mapping[str, Any]) -> str:
            "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'")
     charts = [{"id": c.id, "title": c.title, "caption": c.caption,
                # charts.py escapes every text and attribute it writes
-               "svg": Markup(c.svg)} for c in all_charts(results)]
+               "svg": Markup(c.svg)} for c in report_charts(results)]
     return _environment().get_template("report.html.j2").render(
         **context, charts=charts, csp=csp, css=Markup(css), js=Markup(js))
 

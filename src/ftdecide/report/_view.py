@@ -242,6 +242,7 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "prices": prices,
         "trivial": _trivial(results),
         "audit": _audit_view(results.get("audit")),
+        "learning_curve": results.get("learning_curve"),
         "judge": _judge_view(results.get("judge"), labels),
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),
