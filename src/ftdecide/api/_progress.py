@@ -1,0 +1,82 @@
+"""Progress of a compare run for Python callers: tqdm's bars where tqdm is installed
+(``tqdm.auto``: widgets in Jupyter, text in a terminal), one plain status line otherwise.
+
+The run calls ``progress(arm, done, total)`` as answers arrive; both
+classes here are such callables, closed once the run ends.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, Callable
+
+__all__ = ["ArmBars", "PlainProgress", "arm_progress"]
+
+Progress = Callable[[str, int, int], None]
+
+
+class PlainProgress:
+    """One status line on stderr (``fewshot 12/32  rag 4/32``), rewritten in place."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.counts: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, arm: str, done: int, total: int) -> None:
+        with self._lock:
+            self.counts[arm] = (done, total)
+            line = "  ".join(f"{a} {d}/{t}" for a, (d, t) in self.counts.items())
+            self.stream.write(f"\r{line}")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.counts:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class ArmBars:
+    """One ``tqdm.auto`` bar per arm (a notebook widget when ipywidgets is installed)."""
+
+    def __init__(self, tqdm: Any) -> None:
+        self._tqdm = tqdm
+        self.bars: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, arm: str, done: int, total: int) -> None:
+        with self._lock:
+            bar = self.bars.get(arm)
+            if bar is None:
+                bar = self.bars[arm] = self._tqdm(total=total, desc=arm, unit="call",
+                                                  position=len(self.bars), leave=True)
+            bar.total = total
+            bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def arm_progress(progress: "bool | Progress | None") -> tuple[Progress | None, Callable[[], None]]:
+    """The callback a run reports to, and what to call when it ends.
+
+    ``True``: tqdm's notebook-aware bars when tqdm is installed, else the
+    plain line; ``False``/``None``: nothing; a callable: that callable.
+    """
+    if progress is None or progress is False:
+        return None, lambda: None
+    if progress is True:
+        try:
+            import warnings
+
+            with warnings.catch_warnings():  # tqdm.auto warns when ipywidgets is missing
+                warnings.simplefilter("ignore")
+                from tqdm.auto import tqdm
+        except ImportError:
+            plain = PlainProgress()
+            return plain, plain.close
+        bars = ArmBars(tqdm)
+        return bars, bars.close
+    return progress, getattr(progress, "close", lambda: None)
