@@ -18,7 +18,7 @@ pandas, torch or transformers at import time.
 from ftdecide.api._assess import Assessment, assess, read_answers
 from ftdecide.api._compare import Run, compare, compare_config, execute, load_run, plan
 from ftdecide.api._data import AuditReport, ValidationReport, audit, validate
-from ftdecide.api._pricing import Estimate, check_economics_args, estimate
+from ftdecide.api._pricing import ECONOMICS_ARGS, Estimate, check_economics_args, estimate
 from ftdecide.api._result import Result
 from ftdecide.api._tune import Job, obtain_job, tune, tune_plan
 
@@ -26,7 +26,7 @@ from ftdecide.api._tune import Job, obtain_job, tune, tune_plan
 TOP_LEVEL = ("Assessment", "AuditReport", "Estimate", "Job", "Run", "ValidationReport",
              "assess", "audit", "compare", "estimate", "load_run", "tune", "validate")
 
-__all__ = ["Assessment", "AuditReport", "Estimate", "Job", "Result", "Run", "TOP_LEVEL",
+__all__ = ["ECONOMICS_ARGS", "Assessment", "AuditReport", "Estimate", "Job", "Result", "Run", "TOP_LEVEL",
            "ValidationReport", "assess", "audit", "check_economics_args", "compare",
            "compare_config", "estimate", "execute", "load_run", "obtain_job", "plan",
            "read_answers", "tune", "tune_plan", "validate"]
