@@ -38,7 +38,7 @@ class Job(Result):
         return self._data.get("model")
 
     def _summary(self) -> str:
-        return f"{self._data.get('id') or self._data.get('run_dir')}: {self.status}"
+        return f"{self._data.get('job_id') or self._data.get('run_dir')}: {self.status}"
 
 
 def tune_plan(path: str | os.PathLike[str], model: str, *,
