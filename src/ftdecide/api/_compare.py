@@ -57,8 +57,11 @@ class Run(Result):
     @classmethod
     def from_results(cls, results: Mapping[str, Any], *, report: str | None = None,
                      outcome: Any = None, config: Any = None) -> Run:
-        from ftdecide.compare import CompareResult, result_json
+        from ftdecide.compare import CompareResult, arm_order, result_json
 
+        arms = results.get("arms")
+        if isinstance(arms, Mapping):  # the configured order, whatever a store sorted
+            results = {**results, "arms": {a: arms[a] for a in arm_order(results)}}
         data = result_json(CompareResult(run_id=str(results.get("run_id")), results=dict(results),
                                          outcome=outcome), report)
         return cls(data, results, outcome=outcome, config=config)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from ftdecide.compare._config import CompareConfig
 from ftdecide.compare._config import build as build_config
-from ftdecide.compare._items import ITEM_COLUMNS, item_rows
+from ftdecide.compare._items import ITEM_COLUMNS, arm_order, item_rows
 from ftdecide.compare._run import CompareResult, dry_run, fail_under, result_json, run
 from ftdecide.compare._runstore import RunStore, finished_results
 
 __all__ = ["ITEM_COLUMNS", "CompareConfig", "CompareResult", "RunStore", "build_config", "dry_run", "fail_under",
-           "finished_results", "item_rows", "result_json", "run"]
+           "arm_order", "finished_results", "item_rows", "result_json", "run"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-__all__ = ["ITEM_COLUMNS", "item_output", "item_rows", "missing_output"]
+__all__ = ["ITEM_COLUMNS", "arm_order", "item_output", "item_rows", "missing_output"]
 
 #: The columns of :func:`item_rows`, in order (also the parquet schema's order).
 ITEM_COLUMNS = ("id", "arm", "input", "expected", "answer", "score", "input_tokens",
@@ -48,6 +48,16 @@ def _number(value: Any) -> float | int | None:
     return value
 
 
+def arm_order(results: Mapping[str, Any]) -> list[str]:
+    """The run's arms in the order they were configured (a store or a JSON file that sorted
+    the keys of ``arms`` does not change the order people read them in)."""
+    arms = list(results.get("arms") or {})
+    config = ((results.get("provenance") or {}).get("config") or {}).get("arms")
+    if isinstance(config, (list, tuple)) and set(config) == set(arms):
+        return [str(a) for a in config]
+    return arms
+
+
 def item_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per item × arm (arms in the run's order), with the :data:`ITEM_COLUMNS`.
 
@@ -56,7 +66,7 @@ def item_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     appears once per arm. Keys an output holds beyond the known columns are
     kept (after them), so a newer results mapping loses nothing.
     """
-    arms = list(results.get("arms") or {})
+    arms = arm_order(results)
     rows: list[dict[str, Any]] = []
     for item in results.get("items") or []:
         outputs = item.get("outputs") or {}
