@@ -1,5 +1,5 @@
-"""Progress of a compare run for Python callers: tqdm's bars where tqdm is installed
-(``tqdm.auto``: widgets in Jupyter, text in a terminal), one plain status line otherwise.
+"""Progress of a compare run for Python callers: tqdm's bar where tqdm is installed
+(``tqdm.auto``: a widget in Jupyter, text in a terminal), one plain status line otherwise.
 
 The run calls ``progress(arm, done, total)`` as answers arrive; both
 classes here are such callables, closed once the run ends.
@@ -38,31 +38,37 @@ class PlainProgress:
 
 
 class ArmBars:
-    """One ``tqdm.auto`` bar per arm (a notebook widget when ipywidgets is installed)."""
+    """One ``tqdm.auto`` bar over every arm's calls (a notebook widget when ipywidgets is
+    installed, text otherwise), each arm's count beside it. One bar, not one per arm: a
+    notebook without widgets shows stacked text bars as a mess of escape codes."""
 
     def __init__(self, tqdm: Any) -> None:
         self._tqdm = tqdm
-        self.bars: dict[str, Any] = {}
+        self.bar: Any = None
+        self.counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, arm: str, done: int, total: int) -> None:
         with self._lock:
-            bar = self.bars.get(arm)
-            if bar is None:
-                bar = self.bars[arm] = self._tqdm(total=total, desc=arm, unit="call",
-                                                  position=len(self.bars), leave=True)
-            bar.total = total
-            bar.update(done - bar.n)
+            self.counts[arm] = (done, total)
+            all_done = sum(d for d, _ in self.counts.values())
+            all_total = sum(t for _, t in self.counts.values())
+            if self.bar is None:
+                self.bar = self._tqdm(total=all_total, desc="compare", unit="call", leave=True)
+            self.bar.total = all_total
+            self.bar.set_postfix_str("  ".join(f"{a} {d}/{t}" for a, (d, t)
+                                               in self.counts.items()), refresh=False)
+            self.bar.update(all_done - self.bar.n)
 
     def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def arm_progress(progress: "bool | Progress | None") -> tuple[Progress | None, Callable[[], None]]:
     """The callback a run reports to, and what to call when it ends.
 
-    ``True``: tqdm's notebook-aware bars when tqdm is installed, else the
+    ``True``: tqdm's notebook-aware bar when tqdm is installed, else the
     plain line; ``False``/``None``: nothing; a callable: that callable.
     """
     if progress is None or progress is False:
