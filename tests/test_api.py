@@ -140,6 +140,8 @@ def test_estimate_equals_the_cli_json_and_refuses_what_the_cli_refuses(env):
     assert est.to_dict() == cli_json("estimate", str(EXAMPLE / "train.jsonl"), "--model", BASE,
                                      "--requests-per-month", "100000", "--shots", "3")
     assert est.training_cost_usd == est["training_cost_usd"] > 0
+    row = est.to_pandas().iloc[0]
+    assert row["economics.payback_months"] == est["economics"]["payback_months"]
     html = est._repr_html_()
     assert "training cost" in html and "payback" in html
     with pytest.raises(UsageError, match="prompt_tokens= is used only for the inference economics"):
@@ -157,6 +159,7 @@ def test_run_to_dict_is_the_cli_json_and_the_views_agree_with_the_exports(env, s
     assert run.report == data["report"]
     # the views: one row per item x arm, tokens as the server counted them, cost per arm
     items = run.items()
+    assert run.to_pandas().equals(items)
     arms = list(data["arms"])
     assert len(items) == N_EVAL * len(arms) and list(items["arm"].unique()) == arms
     posts = server.calls("POST", "/v1/chat/completions")
@@ -229,6 +232,12 @@ def test_a_run_hands_through_blocks_it_does_not_know_and_curve_needs_one(env):
     assert newer.arms().set_index("arm").loc["rag", "judge.mean"] == 0.7
     items = newer.items()
     assert items.loc[(items["arm"] == "rag"), "judge_score"].iloc[0] == 0.9
+    # results the report cannot show still display (escaped text), never a traceback
+    broken = {**results, "task": {"name": "<b>x</b>"}, "arms": {
+        k: {kk: vv for kk, vv in a.items() if kk != "quality" or k != "rag"}
+        for k, a in results["arms"].items()}}
+    html = ftdecide.Run(newer.to_dict(), broken)._repr_html_()
+    assert html.startswith("<pre>") and "<b>" not in html
 
 
 def test_run_html_is_the_report_table_escaped(env, server):

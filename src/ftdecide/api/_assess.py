@@ -44,7 +44,7 @@ class Assessment(Result):
         return f"{self.recommendation} (confidence: {self.confidence})"
 
     def _repr_html_(self) -> str:
-        from ftdecide.report._fragments import assessment_fragment
+        from ftdecide.report import assessment_fragment
 
         return assessment_fragment(self.assessment)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ftdecide.api._progress import arm_progress
-from ftdecide.api._result import Result, frame
+from ftdecide.api._result import Result, frame, safe_html
 
 __all__ = ["ARM_COLUMNS", "Run", "compare", "compare_config", "execute", "load_run", "plan"]
 
@@ -116,6 +116,10 @@ class Run(Result):
 
         return frame(self.item_rows(), ITEM_COLUMNS, what="Run.items()")
 
+    def to_pandas(self) -> Any:
+        """The items DataFrame (:meth:`items`), the run's most detailed table."""
+        return self.items()
+
     def arm_rows(self) -> list[dict[str, Any]]:
         """The rows of :meth:`arms` as plain dicts (no pandas needed)."""
         rows = []
@@ -185,9 +189,9 @@ class Run(Result):
         return f"{self.run_id} ({self._data.get('status')}): {self.verdict}"
 
     def _repr_html_(self) -> str:
-        from ftdecide.report._fragments import run_fragment
+        from ftdecide.report import run_fragment
 
-        return run_fragment(self.results)
+        return safe_html(lambda: run_fragment(self.results), repr(self))
 
 
 def _example_config(name: str) -> str:
@@ -302,7 +306,7 @@ def execute(config: Any, *, catalog: Any, store: Any, resume: str | None = None,
     import ftdecide.compare as cmp
 
     if items_format == "parquet":
-        from ftdecide.report._html import parquet_modules
+        from ftdecide.report import parquet_modules
 
         parquet_modules()  # a missing pyarrow is said before the run, not after it
     if trainer is None:

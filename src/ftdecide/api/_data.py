@@ -50,12 +50,16 @@ class ValidationReport(Result):
         return frame(rows, ("kind", "category", "line", "detail", "advice"),
                      what="ValidationReport.errors()")
 
+    def to_pandas(self) -> Any:
+        """The problems DataFrame (:meth:`errors`)."""
+        return self.errors()
+
     def _summary(self) -> str:
         return (f"{self._data['file']}: {'valid' if self.valid else 'INVALID'}, "
                 f"{self._data['examples']:,} examples")
 
     def _repr_html_(self) -> str:
-        from ftdecide.report._fragments import validation_fragment
+        from ftdecide.report import validation_fragment
 
         return validation_fragment(self._data)
 

@@ -55,12 +55,15 @@ class Estimate(Result):
         return self._data.get("training_cost_usd")
 
     def _summary(self) -> str:
+        if self._data.get("hardware"):
+            return (f"{self._data.get('model')} on {self._data.get('file')}: priced in "
+                    "hardware time (see ['hardware'])")
         cost = self._data.get("training_cost_usd")
         return (f"{self._data.get('model')} on {self._data.get('file')}: training "
                 + ("cost unknown" if cost is None else f"${cost:.4f}"))
 
     def _repr_html_(self) -> str:
-        from ftdecide.report._fragments import estimate_fragment
+        from ftdecide.report import estimate_fragment
 
         return estimate_fragment(self._data)
 

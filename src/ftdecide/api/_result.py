@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator, KeysView, Mapping, Sequence
 
-__all__ = ["Result", "frame"]
+__all__ = ["Result", "frame", "safe_html"]
 
 
 class Result:
@@ -42,11 +42,41 @@ class Result:
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
+    def to_pandas(self) -> Any:
+        """The result as a DataFrame: here one row of the flattened mapping (``a.b`` columns);
+        :class:`Run` gives its items, :class:`ValidationReport` its errors."""
+        row: dict[str, Any] = {}
+        _flatten("", self._data, row)
+        return frame([row], list(row), what=f"{type(self).__name__}.to_pandas()")
+
     def _summary(self) -> str:
         return ", ".join(f"{k}={self._data[k]!r}" for k in list(self._data)[:3])
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._summary()}>"
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested mappings as dotted keys; lists are kept whole (one cell)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def safe_html(render: Any, fallback: str) -> str:
+    """``render()``, or the escaped ``fallback`` text when the results cannot be shown as
+    the report's tables (a run stopped before an arm answered): a notebook shows the
+    object either way, never a traceback from its display."""
+    from ftdecide.errors import FtdecideError
+
+    try:
+        return str(render())
+    except (FtdecideError, KeyError, TypeError, ValueError):
+        import html
+
+        return f"<pre>{html.escape(fallback)}</pre>"
 
 
 def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, what: str) -> Any:

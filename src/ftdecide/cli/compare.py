@@ -163,7 +163,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
              "price_as": price_as}
     if items_format == "parquet":
-        from ftdecide.report._html import parquet_modules
+        from ftdecide.report import parquet_modules
 
         parquet_modules()  # before any config is read or call made
     config = api.compare_config(config_path, example=example, resume=resume_id, store=store,

@@ -50,8 +50,11 @@ def assessment_fragment(result: Any) -> str:
 
 def estimate_fragment(estimate: Mapping[str, Any]) -> str:
     """An ``estimate --json`` mapping as the terminal's table (economics when priced)."""
+    hardware = estimate.get("hardware") or {}
+    rows = list(hardware.get("hardware") or []) + (
+        [hardware["cpu_local"]] if hardware.get("cpu_local") else [])
     return _wrap(_environment().get_template("_estimate.html.j2").render(
-        e=estimate, econ=estimate.get("economics")))
+        e=estimate, econ=estimate.get("economics"), hardware=rows))
 
 
 _STAT_ROWS = (("messages_per_example", "messages / example"),
