@@ -373,3 +373,25 @@ def test_a_script_in_a_fresh_interpreter_gets_the_cli_figures(env, server):
         assert got["items"][arm]["tokens_in"] == pytest.approx(a["tokens"]["input_mean"])
         assert got["items"][arm]["cost_per_1k"] == pytest.approx(a["cost_per_1k_usd"])
     assert got["run"]["verdict"] == cli_run["verdict"]
+
+
+# -- the row builder on its own ----------------------------------------------------------------
+
+def test_item_rows_read_old_runs_as_unknown_not_zero_and_keep_the_configured_order():
+    from ftdecide.compare import item_rows
+
+    results = {  # a run stored before outputs carried their usage; arms sorted by a store
+        "arms": {"fewshot": {}, "zeroshot": {}},
+        "provenance": {"config": {"arms": ["zeroshot", {"name": "fewshot", "model": "x/y"}]}},
+        "items": [{"id": "1", "input": "hi", "expected": "a", "outputs": {
+            "fewshot": {"text": "a", "score": 1.0, "cached": True, "error": None},
+            "zeroshot": {"text": None, "score": None, "cached": False, "error": "not run"}}},
+            {"id": "2", "input": "yo", "expected": "b", "outputs": {}}],
+    }
+    rows = item_rows(results)
+    assert [(r["id"], r["arm"]) for r in rows] == [("1", "zeroshot"), ("1", "fewshot"),
+                                                   ("2", "zeroshot"), ("2", "fewshot")]
+    assert rows[1]["score"] == 1.0 and rows[1]["cached"] is True
+    assert rows[1]["input_tokens"] is None and rows[1]["cost_usd"] is None  # unknown, not $0
+    assert rows[0]["answer"] is None and rows[0]["error"] == "not run"
+    assert rows[2]["error"] == "not run" and rows[3]["score"] is None

@@ -51,11 +51,12 @@ def _number(value: Any) -> float | int | None:
 def arm_order(results: Mapping[str, Any]) -> list[str]:
     """The run's arms in the order they were configured (a store or a JSON file that sorted
     the keys of ``arms`` does not change the order people read them in)."""
-    arms = list(results.get("arms") or {})
+    arms = [str(a) for a in results.get("arms") or {}]
     config = ((results.get("provenance") or {}).get("config") or {}).get("arms")
-    if isinstance(config, (list, tuple)) and set(config) == set(arms):
-        return [str(a) for a in config]
-    return arms
+    if not isinstance(config, (list, tuple)):
+        return arms
+    names = [str(a.get("name")) if isinstance(a, Mapping) else str(a) for a in config]
+    return names if sorted(names) == sorted(arms) else arms
 
 
 def item_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
