@@ -316,8 +316,10 @@ def test_tune_needs_yes_then_trains_on_the_local_server(env):
         ftdecide.tune(EXAMPLE / "train.jsonl", BASE)
     job = ftdecide.tune(EXAMPLE / "train.jsonl", BASE, yes=True, options={"suffix": "triage"})
     assert job.status == "succeeded" and job.model.startswith("openai/ft:gpt-4o-mini")
-    again = ftdecide.tune(EXAMPLE / "train.jsonl", BASE, options={"suffix": "triage"})
+    again = ftdecide.tune(EXAMPLE / "train.jsonl", BASE, suffix="triage")  # options as keywords
     assert again.reused and again["job_id"] == job["job_id"]  # paid once: no yes needed
+    with pytest.raises(UsageError, match="no_such_option"):
+        ftdecide.tune(EXAMPLE / "train.jsonl", BASE, no_such_option=1)
     shown = cli_json("jobs", "show", job["job_id"])
     assert shown["model"] == job.model and shown["status"] == "succeeded"
 

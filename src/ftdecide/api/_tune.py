@@ -87,14 +87,16 @@ def tune(path: str | os.PathLike[str], model: str, *,
          options: Mapping[str, Any] | Sequence[tuple[str, Any]] = (),
          max_cost: float | None = None, wait: bool = True, retrain: bool = False,
          yes: bool = False, price_files: Sequence[str] = (),
-         progress: Callable[[Any], None] | None = None) -> Job:
+         progress: Callable[[Any], None] | None = None, **provider_options: Any) -> Job:
     """Fine-tune ``model`` on the training set at ``path`` (``ftdecide tune``).
 
     Nothing is uploaded or trained before the data is valid and the
     estimated cost is within ``max_cost``; a new job starts only with
     ``yes=True`` (the script's confirmation; a reused job needs none).
-    ``options`` are the provider's ``-o KEY VALUE`` settings (``{"lora_r": 8}``;
-    ``{"dry_run": True}`` writes the files and the command and returns them).
+    The provider's ``-o KEY VALUE`` settings go in as keywords (``lora_r=8``,
+    ``suffix="triage"``) or as ``options={...}``; ``dry_run=True`` writes the
+    files and the command and returns them. They are checked against the
+    provider's option schema (an unknown key is a :class:`ftdecide.UsageError`).
     ``wait=False`` returns once a remote job is created.
     """
     import ftdecide.tune as tuning
@@ -102,7 +104,9 @@ def tune(path: str | os.PathLike[str], model: str, *,
     from ftdecide.pricing import load_catalog
 
     catalog = load_catalog(price_files=tuple(price_files))
-    p = tune_plan(path, model, validation=validation, catalog=catalog, options=options,
+    pairs = [*(options.items() if isinstance(options, Mapping) else options),
+             *provider_options.items()]
+    p = tune_plan(path, model, validation=validation, catalog=catalog, options=pairs,
                   hyperparameters={"epochs": epochs, "batch_size": batch_size, "seed": seed})
     if p.options.get("dry_run"):
         tuning.check_budget(p, max_cost)
