@@ -32,6 +32,7 @@ from ftdecide.plugins import hookimpl
 from ftdecide.providers import (
     BatchResult,
     Completion,
+    Embeddings,
     JobState,
     Message,
     ModelInfo,
@@ -94,6 +95,19 @@ def read_price_file(path: "str | os.PathLike[str]", provider: str) -> list[Model
     from .pricing._catalog import models_from_file
 
     return models_from_file(path, provider)
+
+
+def load_hardware_table(*, user: bool = True) -> dict:
+    """The dated hardware table (GPU classes: $/hour with ``as_of``/``source``, training and
+    serving throughput), merged with the user's ``<config dir>/hardware.yaml``.
+
+    One table prices open weights in hardware time for training (the hf plugin's estimate)
+    and serving (``compare``'s ``serving:``). Raises :class:`UsageError` naming the user's
+    file when it is invalid.
+    """
+    from .pricing._hardware import load_table
+
+    return load_table(user=user)
 
 
 # -- the Python API, loaded on first use --------------------------------------------------------
@@ -214,6 +228,7 @@ __all__ = [
     "BatchResult",
     "Completion",
     "DataError",
+    "Embeddings",
     "FtdecideError",
     "JobState",
     "Message",
@@ -234,6 +249,7 @@ __all__ = [
     "get_provider",
     "has_provider",
     "load_examples",
+    "load_hardware_table",
     "read_price_file",
     "hookimpl",
     "paths",

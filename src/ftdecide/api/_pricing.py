@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ftdecide.api._result import Result
 
@@ -73,7 +73,8 @@ def estimate(path: str | os.PathLike[str], model: str, *, epochs: int | None = N
              prompt_tokens: float | None = None, few_shot_from: str | os.PathLike[str] | None = None,
              shots: int | None = None, tuned_prompt_tokens: float | None = None,
              output_tokens: float | None = None, horizon_months: float | None = None,
-             price_files: Sequence[str] = (),
+             serving_hardware: str | None = None, utilization: float = 0.5,
+             min_instances: int = 1, price_files: Sequence[str] = (),
              progress: Callable[[int], None] | None = None) -> Estimate:
     """Price fine-tuning ``model`` on the training set at ``path``, offline (``ftdecide estimate``).
 
@@ -82,7 +83,10 @@ def estimate(path: str | os.PathLike[str], model: str, *, epochs: int | None = N
     given. With ``requests_per_month`` it also prices inference before and
     after tuning (today's prompt: ``prompt_tokens``, or a ``shots``-shot
     prompt built from ``few_shot_from``, default ``path``), hosting, payback
-    and break-even. Raises :class:`ftdecide.DataError` for an invalid file
+    and break-even. ``serving_hardware`` (``L4``, ``A10G``, ``H100`` …, with
+    ``requests_per_month``) prices serving the model yourself in hardware
+    time at ``utilization``, keeping ``min_instances`` up all month (the
+    ``serving`` block). Raises :class:`ftdecide.DataError` for an invalid file
     and :class:`ftdecide.UsageError` for an untunable model or arguments
     that do not go together.
     """
@@ -112,4 +116,33 @@ def estimate(path: str | os.PathLike[str], model: str, *, epochs: int | None = N
             shots=4 if shots is None else shots, tuned_prompt_tokens=tuned_prompt_tokens,
             output_tokens=output_tokens, horizon_months=horizon_months,
         )
+    if serving_hardware:
+        result["serving"] = _serving_estimate(path, info, serving_hardware, utilization,
+                                              min_instances, requests_per_month,
+                                              tuned_prompt_tokens, output_tokens)
     return Estimate(result)
+
+
+def _serving_estimate(file: str, info: Any, hardware: str, utilization: float,
+                      min_instances: int, requests_per_month: int | None,
+                      prompt_tokens: float | None, output_tokens: float | None) -> dict[str, Any]:
+    """Serving the model on ``hardware``: cost per request from the training examples' own
+    prompt and answer tokens (tiktoken counts: an approximation of the model's), the month."""
+    from ftdecide.errors import UsageError
+    from ftdecide.pricing import _estimate as est
+    from ftdecide.pricing._serving import check_serving, serving_costs
+
+    if requests_per_month is None:
+        raise UsageError("--serving-hardware needs --requests-per-month",
+                         key="--serving-hardware", hint="add --requests-per-month N")
+    spec = check_serving({"hardware": hardware, "utilization": utilization,
+                          "min_instances": min_instances}, key="--serving-hardware",
+                         at={"key": "--serving-hardware"})
+    profile = est.prompt_profile(file, info.encoding or "o200k_base")
+    tin = prompt_tokens if prompt_tokens is not None else profile.prompt_tokens_mean
+    tout = output_tokens if output_tokens is not None else profile.output_tokens_mean
+    out = serving_costs(spec, model=info.key, parameters=info.parameters, tokens_in=tin,
+                        tokens_out=tout, requests_per_month=requests_per_month)
+    out.update(tokens_in=tin, tokens_out=tout, requests_per_month=requests_per_month,
+               tokens_source="the training examples' prompts and answers (tiktoken count)")
+    return out

@@ -65,6 +65,8 @@ FACTS: dict[str, str] = {
     "tunable": "whether the catalog says it can be fine-tuned",
     "tunable_alternatives": "tunable models of the same provider",
     "tunable_elsewhere": "tunable models of other providers (open weights included)",
+    "open_weights_monthly": "the first open-weights alternative served yourself (L4, utilization "
+                            "0.5, one instance kept up): its monthly bill at your volume, in words",
     "shutdown": "the model's shutdown date (ISO)",
     "months_to_shutdown": "months from today to the shutdown",
     "shut_down": "the shutdown date has passed",
@@ -358,6 +360,8 @@ def _fmt_list(value: Any) -> str:
 def _fmt(value: Any, spec: str) -> str:
     if spec == "list":
         return _fmt_list(value)
+    if spec == "opt":  # an optional clause: nothing when it is unknown
+        return "" if value is None else str(value)
     if value is None:
         return "unknown"
     f = _finite(value)
@@ -382,7 +386,7 @@ def _fmt(value: Any, spec: str) -> str:
     return str(value)
 
 
-_FORMATS = ("q", "d", "pts", "money", "months", "count", "ratio", "list")
+_FORMATS = ("q", "d", "pts", "money", "months", "count", "ratio", "list", "opt")
 
 
 class _Formatter(string.Formatter):

@@ -97,7 +97,9 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--shot-selection", type=click.Choice(["random", "similar"]))
 @click.option("--retrieval", type=click.Choice(["tfidf", "bm25"]))
 @click.option("--top-k", type=int, help="Passages per RAG prompt (default 3).")
-@click.option("--metric", help="exact, accuracy, f1, json-fields, or a plugin metric.")
+@click.option("--metric", help="exact, accuracy, f1, json-fields; for free text rouge-l, chrf, "
+              "bleu, similarity (TF-IDF offline, or embeddings: similarity: {model: ...} in the "
+              "config); or a plugin metric.")
 @click.option("--requests-per-month", type=int, help="Volume for the monthly costs.")
 @click.option("--max-cost", "max_cost_usd", type=float, help="Stop before spending more (USD).")
 @click.option("--concurrency", type=int, help="Calls in flight per hosted provider (default 8).")
@@ -268,13 +270,16 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
             "-" if vs is None else f"{vs['diff'] * 100:+.1f} [{vs['ci_low'] * 100:+.1f}, "
                                    f"{vs['ci_high'] * 100:+.1f}] p={vs['p_value']:.3g}",
             "-" if a["tokens"]["input_mean"] is None else f"{a['tokens']['input_mean']:.0f}",
+            a.get("model") or "-",
             "unknown" if a["cost_per_1k_usd"] is None else money(a["cost_per_1k_usd"]),
+            "unknown" if a["monthly_cost_usd"] is None else money(a["monthly_cost_usd"]),
             "-" if a["latency_p50_s"] is None else f"{a['latency_p50_s']:.2f}",
             f"{a['calls']} ({a['cached_calls']} cached)",
         ])
-    rows += _trivial_rows(results, width=7)
+    rows += _trivial_rows(results, width=9)
     click.echo(table(["arm", f"{results['metric']['name']} (points, 95% CI)", "vs baseline",
-                      "tokens in", "cost/1k", "p50 s", "calls"], rows))
+                      "tokens in", "model", "cost/1k", "monthly", "p50 s", "calls"], rows))
+    _render_serving(results)
     audit = results.get("audit") or {}
     if audit.get("excluded"):
         err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
@@ -282,7 +287,9 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
             f"{' …' if len(audit['excluded']) > 8 else ''}); `audit: keep` scores them")
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
-    unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None]
+    # self-hosted arms ran on hardware the user pays by the hour: unpriced to serve, not to call
+    unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None
+                and not str(a.get("cost_kind") or "").startswith("self-hosted")]
     spent = f"${outcome.spent_usd:.4f} spent"
     if unpriced and outcome.new_calls:  # an unknown price is unknown, not $0
         spent = ("spent: unknown" if len(unpriced) == len(results["arms"]) else
@@ -290,6 +297,37 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
         spent += " (no price for the model: add one with --prices FILE)"
     err(f"{counted(outcome.new_calls, 'new call')}, {outcome.cached_calls:,} from the cache, "
          f"{outcome.resumed_calls:,} already recorded; {spent}")
+    ev = results["metric"].get("evaluation") or {}
+    if ev.get("backend") == "provider":  # scoring's own calls, never in an arm's cost
+        cost = "unknown" if ev.get("cost_usd") is None else f"${ev['cost_usd']:.4f}"
+        err(f"evaluation: {counted(ev['calls'], 'embedding call')} to {ev['model']}, "
+            f"{ev['cached_texts']:,} of {ev['texts']:,} texts from the cache; {cost} spent")
+
+
+def _render_serving(results: dict[str, Any]) -> None:
+    """How each self-hosted arm was priced (hardware, throughput's source, the floor), and
+    where self-hosting pays against each hosted arm."""
+    for a in results["arms"].values():
+        s = a.get("serving")
+        reason = (a.get("economics") or {}).get("unpriced_reason")
+        if s and a.get("cost_per_1k_usd") is not None:
+            click.echo(f"{a['label']} ({a['model']}) self-hosted on {s['hardware']}: "
+                       f"${s['usd_per_hour']:.2f}/h at utilization {s['utilization']}, "
+                       f"{s.get('instances')} instance(s), floor ${s['fixed_monthly_usd']:,.0f}/month; "
+                       f"throughput {s.get('throughput_source')}")
+        elif reason:
+            click.echo(f"{a['label']} ({a['model']}): {reason}")
+    for p in results.get("self_hosting") or []:
+        be = p.get("break_even_requests_per_month")
+        if be:
+            click.echo(f"self-hosting {p['self_hosted']} on {p['hardware']} is cheaper than "
+                       f"{p['hosted']} ({p['hosted_model']}) above {be:,} requests/month; below it "
+                       f"the ${p['fixed_monthly_usd']:,.0f}/month floor makes it dearer")
+        elif be == 0:
+            click.echo(f"self-hosting {p['self_hosted']} on {p['hardware']} is cheaper than "
+                       f"{p['hosted']} from the first request")
+        else:
+            click.echo(f"self-hosting {p['self_hosted']} against {p['hosted']}: {p['reason']}")
 
 
 @click.command()

@@ -38,13 +38,21 @@ from ftdecide.cli.common import (
               "(default: the mean answer of FILE's examples).")
 @click.option("--horizon-months", type=click.FloatRange(0, min_open=True), help="Months to spread "
               "the training cost over for break-even (default: until shutdown, else 12).")
+@click.option("--serving-hardware", help="Price serving the (tuned) model yourself on this "
+              "hardware class (L4, A10G, H100 ...) per month at --requests-per-month: hardware "
+              "time, with the instance floor.")
+@click.option("--utilization", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              show_default=True, help="With --serving-hardware: the share of hours doing work.")
+@click.option("--min-instances", type=click.IntRange(0), default=1, show_default=True,
+              help="With --serving-hardware: instances kept up all month (the floor).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @prices_option
 @click.pass_context
 def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier: str | None,
              requests_per_month: int | None, prompt_tokens: float | None,
              few_shot_from: str | None, shots: int, tuned_prompt_tokens: float | None,
-             output_tokens: float | None, horizon_months: float | None, as_json: bool,
+             output_tokens: float | None, horizon_months: float | None,
+             serving_hardware: str | None, utilization: float, min_instances: int, as_json: bool,
              price_files: tuple[str, ...]) -> None:
     """Price fine-tuning on a training set, offline, with the cookbook formula.
 
@@ -70,7 +78,8 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
             prompt_tokens=prompt_tokens, few_shot_from=few_shot_from,
             shots=shots if given("shots") else None, tuned_prompt_tokens=tuned_prompt_tokens,
             output_tokens=output_tokens, horizon_months=horizon_months,
-            price_files=price_files, progress=progress).to_dict()
+            serving_hardware=serving_hardware, utilization=utilization,
+            min_instances=min_instances, price_files=price_files, progress=progress).to_dict()
     finally:
         if bar is not None:
             bar.render_finish()
@@ -112,6 +121,27 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
     econ = result.get("economics")
     if econ:
         _render_economics(econ, result["model"])
+    if result.get("serving"):
+        _render_serving(result["serving"])
+
+
+def _render_serving(s: dict[str, Any]) -> None:
+    from ftdecide.report._text import money, number, table
+
+    click.echo()
+    click.echo(f"Serving it yourself on {s['hardware']} (hardware time, not tokens)")
+    if s.get("cost_per_request_usd") is None:
+        click.echo(s.get("unpriced_reason") or "unpriced")
+        return
+    rows = [["$ / hour", money(s["usd_per_hour"], 2) + f" (as of {s['rate_as_of']})"],
+            ["prefill / decode tokens/s", f"{number(s['tokens_per_s']['prefill'])} / "
+                                          f"{number(s['tokens_per_s']['decode'])}"],
+            ["cost / 1k requests", money(s["cost_per_request_usd"] * 1000)],
+            ["instances", number(s["instances"])],
+            ["floor (instances kept up)", money(s["fixed_monthly_usd"]) + "/month"],
+            [f"monthly at {number(s['requests_per_month'])} requests", money(s["monthly_usd"])]]
+    click.echo(table(["", "value"], rows))
+    click.echo(f"throughput: {s['throughput_source']}: {s.get('throughput_detail')}")
 
 
 def _given(ctx: click.Context) -> Any:

@@ -85,6 +85,15 @@ class CompareConfig:
     batch: bool = False
     task: str | None = None
     price_as: str | None = None
+    #: the ``similarity`` metric's vectors: ``{"model": "PROVIDER/EMBEDDING-MODEL"}``, or None
+    #: for TF-IDF fitted on the run (offline)
+    similarity: dict[str, Any] | None = None
+    #: how self-hosted arms are served (hardware, utilization, instances): priced in hardware time
+    serving: dict[str, Any] | None = None
+    #: arm -> the model it names itself (``arms: [{name: fewshot, model: ...}]``)
+    arm_models: dict[str, str] = field(default_factory=dict)
+    #: arm -> its own ``serving:`` (marks an OpenAI-compatible server as self-hosted)
+    arm_serving: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False)
     #: what the defaults decided that a person should hear (an arm left out, the baseline
     #: chosen); the CLI prints them on stderr
@@ -95,8 +104,24 @@ class CompareConfig:
         data = dataclasses.asdict(self)
         data.pop("source")
         data.pop("notices")
-        data["arms"] = list(self.arms)
+        from ftdecide.compare._armspec import arms_for_dict
+
+        data["arms"] = arms_for_dict(self.arms, self.arm_models, self.arm_serving)
+        data.pop("arm_models")
+        data.pop("arm_serving")
+        if data["serving"] is None:
+            data.pop("serving")
         return data
+
+    def model_of(self, arm: str, tuned_model: str | None = None) -> str | None:
+        """The model id an arm calls: its own, else the tuned model (fine-tuned arms) or ``model``."""
+        if arm in self.arm_models:
+            return self.arm_models[arm]
+        return (tuned_model or self.tuned) if arm in TUNED_ARMS else self.model
+
+    def serving_of(self, arm: str) -> dict[str, Any] | None:
+        """The arm's own ``serving:``, else the run's (which applies to self-hosted arms only)."""
+        return self.arm_serving.get(arm) or self.serving
 
 
 # key -> (type, description) for checking; types are what YAML gives us.
@@ -107,7 +132,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "model": (str, "a model id such as hf/smollm2-135m"),
     "tuned": (str, "a fine-tuned model id"),
     "tune": (dict, "a mapping of tune options"),
-    "arms": ((list, str), "a list of arms"),
+    "arms": ((list, str), "a list of arms: names, or {name, model, serving} mappings"),
     "baseline": (str, "an arm name"),
     "shots": (int, "a whole number"),
     "shot_selection": (str, "random or similar"),
@@ -127,11 +152,17 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "batch": (bool, "true or false"),
     "task": (str, "a name"),
     "price_as": (str, "a model id whose prices apply to the measured tokens"),
+    "similarity": (dict, "a mapping such as {model: openai/text-embedding-3-small}"),
+    "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
+                             "(short for similarity: {model: ...})"),
+    "serving": (dict, "a mapping such as {hardware: L4, utilization: 0.5, min_instances: 1}"),
 }
+#: Keys of ``similarity:``.
+SIMILARITY_KEYS = ("model",)
 _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
                 "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
-                "price-as": "price_as"}
+                "price-as": "price_as", "embedding-model": "embedding_model"}
 #: Keys of ``tune:``: the generic ones, ``options`` (the provider's ``-o`` keys, checked
 #: against its schema), and provider keys earlier releases took directly under ``tune:``.
 TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
@@ -233,6 +264,31 @@ def _check_paths(values: Mapping[str, Any], where: _Where) -> None:
                               hint="give the JSONL or CSV file inside it")
 
 
+def _similarity_settings(values: dict[str, Any], where: _Where) -> None:
+    """``similarity: {model: X}`` checked; ``embedding_model: X`` is the same, shorter."""
+    short = values.pop("embedding_model", None)
+    settings = values.get("similarity")
+    if short is not None and settings is not None:
+        raise where.error("embedding_model", "similarity and embedding_model are both set",
+                          hint="give the model once: similarity: {model: ...}")
+    if short is not None:
+        if not short.strip():
+            raise where.error("embedding_model", "is empty; expected an embedding model id")
+        values["similarity"] = {"model": short.strip()}
+        return
+    if settings is None:
+        return
+    for k, v in settings.items():
+        if k not in SIMILARITY_KEYS:
+            raise UsageError(f"similarity.{k}: unknown key", **where.at(f"similarity.{k}"),
+                             hint=f"known: {', '.join(SIMILARITY_KEYS)}")
+        if not isinstance(v, str) or not v.strip():
+            raise UsageError(f"similarity.{k}: expected an embedding model id such as "
+                             f"openai/text-embedding-3-small, got {v!r}",
+                             **where.at(f"similarity.{k}"))
+    values["similarity"] = {k: v.strip() for k, v in settings.items()}
+
+
 def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None,
           *, source: str | None = None, lines: Mapping[str, int] | None = None
           ) -> CompareConfig:
@@ -288,21 +344,33 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
             raise UsageError("tune.options: expected a mapping of provider options",
                              **where.at("tune.options"),
                              hint="e.g. tune: {options: {lora_r: 8, max_steps: 12}}")
+    _similarity_settings(values, where)
     arms_value = values.get("arms")
+    specs = None
+    if arms_value is not None:
+        from ftdecide.compare._armspec import parse_arms
+
+        items = arms_value.split(",") if isinstance(arms_value, str) else arms_value
+        specs = parse_arms(items, key=where.name("arms"), at=where.at("arms"), arm_name=arm_name)
+        values["arm_models"], values["arm_serving"] = specs.models, specs.serving
+    if values.get("serving") is not None:
+        from ftdecide.pricing._serving import check_serving
+
+        values["serving"] = check_serving(values["serving"], key=where.name("serving"),
+                                          at=where.at("serving"))
     has_tuned = bool(values.get("tuned")) or values.get("tune") is not None
-    if arms_value is None:
+    if specs is None:
         arms = ARMS if has_tuned else tuple(a for a in ARMS if a not in TUNED_ARMS)
         if not has_tuned:
             notices.append("the fine-tuned arms (finetuned, finetuned-rag) are left out: no "
                            "tuned model is given. To include them, set tuned: MODEL (--tuned) "
                            "or tune: {} (--tune) to train one inside the run")
     else:
-        items = arms_value.split(",") if isinstance(arms_value, str) else arms_value
-        names = [arm_name(a, key=where.name("arms"), at=where.at("arms"))
-                 for a in items if str(a).strip()]
-        arms = tuple(a for a in ARMS if a in names)  # display order, no duplicates
+        arms = tuple(a for a in ARMS if a in specs.names)  # display order, no duplicates
         if not arms:
             raise where.error("arms", "no arm selected", hint=f"use some of: {', '.join(ARMS)}")
+        # a fine-tuned arm that names its own model needs no tuned: of the run
+        has_tuned = has_tuned or all(a in specs.models for a in arms if a in TUNED_ARMS)
     if not has_tuned and any(a in TUNED_ARMS for a in arms):
         raise where.error("arms", f"{', '.join(a for a in arms if a in TUNED_ARMS)} needs a "
                           "tuned model", hint="set tuned: <model id>, or tune: {} to train one "

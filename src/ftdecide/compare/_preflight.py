@@ -67,6 +67,8 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     check_output_dir(config.out, what="out")
     prep = Prepared(config)
     audit = audit_items(config, prep)
+    metric = metrics_mod.for_run(metric, similarity=config.similarity, catalog=catalog,
+                                 items=prep.items, path=config.eval)
     state = state or {}
     training = state.get("training") or {}
     tuned_model = config.tuned
@@ -89,7 +91,7 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
             tuned_model = f"{previous.record.provider}/{previous.record.fine_tuned_model}"
     prompts = build_prompts(prep, config.arms)
     arms = config.arms if tuned_model or config.tune is None else tuple(
-        a for a in config.arms if a not in TUNED_ARMS)
+        a for a in config.arms if a not in TUNED_ARMS or a in config.arm_models)
     plans = make_plans(catalog, replace(config, arms=arms), prompts, tuned_model)
     calls = plan_calls(plans, config)
     return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,

@@ -113,10 +113,15 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         store.update_run(run_id, status="failed", state=state)
         raise
     complete = not outcome.budget_stopped and outcome.skipped == 0
-    results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
-                       command=command or record.command, catalog=catalog,
-                       training=_training_block(training) if training else None,
-                       complete=complete, audit=pf.audit)
+    try:  # scoring may call a provider too (similarity's embeddings): a failure there is a
+        # failed run that --resume finishes, its answers and cached vectors kept
+        results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
+                           command=command or record.command, catalog=catalog,
+                           training=_training_block(training) if training else None,
+                           complete=complete, audit=pf.audit, store=store)
+    except BaseException:
+        store.update_run(run_id, status="failed", state=state)
+        raise
     store.update_run(run_id, status="complete" if complete else "stopped", state=state,
                      results=results)
     return CompareResult(run_id=run_id, results=results, outcome=outcome)
@@ -193,17 +198,28 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
     for name, a in r["arms"].items():
         q = a["quality"]
         arms[name] = {
+            "model": a.get("model"),
             "quality": {k: q[k] for k in ("metric", "mean", "ci_low", "ci_high", "n")},
             "vs_baseline": None if a["vs_baseline"] is None else
             {k: a["vs_baseline"][k] for k in ("diff", "ci_low", "ci_high", "p_value")},
             "tokens": a["tokens"],
             "cost_per_1k_usd": a["cost_per_1k_usd"],
             "monthly_cost_usd": a["monthly_cost_usd"],
+            "cost_kind": a.get("cost_kind"),
+            "serving": a.get("serving"),
+            "break_even_requests_per_month":
+                (a.get("economics") or {}).get("break_even_requests_per_month"),
+            "unpriced_reason": (a.get("economics") or {}).get("unpriced_reason"),
             "latency_p50_s": a["latency_p50_s"],
             "latency_p95_s": a["latency_p95_s"],
             "calls": a["calls"],
             "cached_calls": a["cached_calls"],
         }
+    metric = r.get("metric") or {}
     return {"run_id": r["run_id"], "report": report_path, "status": r["status"],
+            "metric": {"name": metric.get("name"), "description": metric.get("description"),
+                       "evaluation": metric.get("evaluation")},
+            "evaluation_cost_usd": r.get("evaluation_cost_usd", 0.0),
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
-            "audit": r.get("audit"), "verdict": r["verdict"]}
+            "audit": r.get("audit"), "self_hosting": r.get("self_hosting") or [],
+            "verdict": r["verdict"]}

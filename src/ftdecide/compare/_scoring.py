@@ -12,16 +12,42 @@ from ftdecide.errors import DataError
 RESAMPLES = 2000
 
 
+def _score_all(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any,
+               store: Any) -> tuple[dict[tuple[str, str], Any], dict[str, Any] | None]:
+    """Every answer's score, all at once when the metric scores a run at once (``similarity``)."""
+    keys = [(arm, it.id) for it in prep.items for arm in plans if (arm, it.id) in outcome.results]
+    expected = {it.id: it.expected for it in prep.items}
+    score_many = getattr(metric, "score_many", None)
+    if score_many is not None and getattr(metric, "_batch", None) is not None:
+        pairs = [(expected[i], outcome.results[(a, i)].text) for a, i in keys]
+        try:
+            scores, evaluation = score_many(pairs, store=store)
+        except DataError as exc:
+            raise DataError(f"{prep.config.eval}: {exc.message}", hint=exc.hint) from None
+        return dict(zip(keys, scores)), evaluation
+    out = {}
+    for arm, item in keys:
+        try:
+            out[(arm, item)] = metric.score(expected[item], outcome.results[(arm, item)].text)
+        except DataError as exc:
+            raise DataError(f"{prep.config.eval}:{item}: {exc.message}", hint=exc.hint) from None
+    return out, None
+
+
 def score_run(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome,
-              metric: Any, *, baseline: str, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+              metric: Any, *, baseline: str, seed: int,
+              store: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Per-arm quality with intervals and paired tests, and the per-item table.
 
     Each answer is scored once. The paired comparison with the baseline uses
     the items both arms answered (all of them, unless a budget stop cut the
-    run short).
+    run short). ``store`` (the run store) caches what scoring itself calls
+    (``similarity``'s embeddings); the first value's ``evaluation`` is that
+    usage and cost (None when scoring called nothing).
     """
     from ftdecide.compare import _stats as stats
 
+    scored, evaluation = _score_all(prep, plans, outcome, metric, store)
     by_item: dict[tuple[str, str], float] = {}
     unparseable: dict[str, int] = {}
     items_out: list[dict[str, Any]] = []
@@ -32,10 +58,7 @@ def score_run(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome,
             if res is None:
                 row["outputs"][arm] = missing_output("not run")
                 continue
-            try:
-                s = metric.score(it.expected, res.text)
-            except DataError as exc:
-                raise DataError(f"{prep.config.eval}:{it.id}: {exc.message}", hint=exc.hint) from None
+            s = scored[(arm, it.id)]
             by_item[(arm, it.id)] = float(s.value)
             if not getattr(s, "parsed", True):
                 unparseable[arm] = unparseable.get(arm, 0) + 1
@@ -59,4 +82,4 @@ def score_run(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome,
                                     resamples=RESAMPLES, seed=seed, binary=binary or None)
         vs[arm] = {"diff": d.diff, "ci_low": d.ci_low, "ci_high": d.ci_high,
                    "p_value": d.p_value, "test": d.test, "n": len(both)}
-    return {"quality": quality, "vs_baseline": vs}, items_out
+    return {"quality": quality, "vs_baseline": vs, "evaluation": evaluation}, items_out

@@ -43,6 +43,11 @@ def caveats(results: Mapping[str, Any]) -> list[str]:
         notes.append(f"the fine-tune overfit ({learned.get('reason')}): fewer epochs or more "
                      "examples may do better")
     notes += _data_caveats(results.get("audit") or {})
+    for a in results["arms"].values():
+        serving = a.get("serving") or {}
+        if serving.get("over_capacity"):
+            notes.append(f"{a['label']} on {serving['hardware']} needs {serving['instances_needed']} "
+                         f"instances at your volume but max_instances is {serving['max_instances']}")
     return notes
 
 
@@ -120,7 +125,7 @@ def _main_verdict(results: Mapping[str, Any]) -> str:
         return (f"keep {base_label}: no arm beats it with confidence "
                 f"(best: {top['label']} {tv['diff'] * 100:+.1f} points "
                 f"[{tv['ci_low'] * 100:.1f}, {tv['ci_high'] * 100:.1f}])")
-    parts = [f"{best['label']}: {pts} over {base_label}"]
+    parts = [f"{_where(best)}: {pts} over {base_label}"]
     pct = _percent(best["tokens"]["input_mean"], base["tokens"]["input_mean"])
     if pct is not None and abs(pct) >= 1:
         parts.append(f"{abs(pct):.0f} % {'fewer' if pct < 0 else 'more'} prompt tokens")
@@ -141,8 +146,32 @@ def _main_verdict(results: Mapping[str, Any]) -> str:
     return sentence
 
 
+def _where(arm: Mapping[str, Any]) -> str:
+    """An arm's label, with the hardware it is self-hosted on."""
+    serving = arm.get("serving") or {}
+    return f"{arm['label']} on {serving['hardware']}" if serving.get("hardware") else arm["label"]
+
+
+def _monthly_clause(arm: Mapping[str, Any], base: Mapping[str, Any]) -> str | None:
+    """"$Y/month at your volume vs $Z for few-shot on gpt-4.1-mini": where an arm is
+    self-hosted or runs another model than the baseline, the bills say more than a ratio."""
+    if not (arm.get("serving") or base.get("serving")) and arm.get("model") == base.get("model"):
+        return None
+    mine = (arm.get("economics") or {}).get("monthly_total_usd")
+    theirs = (base.get("economics") or {}).get("monthly_total_usd")
+    if mine is None or theirs is None:
+        return None
+    model = str(base.get("model") or "").split("/", 1)[-1]
+    on = f"on {(base.get('serving') or {}).get('hardware')}" if base.get("serving") else f"on {model}"
+    return (f"{money_sentence(mine)}/month at your volume vs {money_sentence(theirs)} for "
+            f"{base['label']} {on}")
+
+
 def _cost_clause(arm: Mapping[str, Any], base: Mapping[str, Any]) -> str | None:
     """How an arm's costs compare with the baseline's, in a few words (None: nothing to say)."""
+    monthly = _monthly_clause(arm, base)
+    if monthly is not None:
+        return monthly
     econ = arm.get("economics") or {}
     training = econ.get("training_cost_usd") or 0.0
     be = econ.get("break_even_requests_per_month")

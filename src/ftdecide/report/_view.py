@@ -149,7 +149,11 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
             "monthly": arm.get("monthly_cost_usd"),
             "eco": {k: eco.get(k) for k in ("training_cost_usd", "training_cost_kind", "hosting_per_month_usd",
                                             "amortisation_months", "monthly_total_usd",
-                                            "break_even_requests_per_month", "break_even_reason")},
+                                            "break_even_requests_per_month", "break_even_reason",
+                                            "serving_floor_usd", "cheaper_below_requests_per_month",
+                                            "unpriced_reason")},
+            "cost_kind": arm.get("cost_kind"),
+            "serving": _serving_view(arm.get("serving")),
             "p50": arm.get("latency_p50_s"),
             "p95": arm.get("latency_p95_s"),
             "calls": arm.get("calls"),
@@ -216,12 +220,14 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "status": results.get("status") or "complete",
         "task": {"name": task.get("name"), "description": task.get("description")},
         "metric": {"name": metric.get("name"), "binary": bool(metric.get("binary")),
-                   "description": metric.get("description")},
+                   "description": metric.get("description"),
+                   "evaluation": metric.get("evaluation")},
         "baseline": baseline,
         "baseline_label": labels[baseline],
         "requests_per_month": results.get("requests_per_month"),
         "verdict": results.get("verdict"),
         "arms": arms,
+        "self_hosting": [dict(p) for p in results.get("self_hosting") or [] if isinstance(p, Mapping)],
         "items": items,
         "item_counts": {"all": len(items), **counts},
         "training": None if not training else {
@@ -246,6 +252,19 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
             "data": data,
         },
     }
+
+
+def _serving_view(serving: Any) -> dict[str, Any] | None:
+    """An arm's self-hosted serving block, every key present (None for a hosted arm)."""
+    if not isinstance(serving, Mapping):
+        return None
+    keys = ("hardware", "usd_per_hour", "utilization", "min_instances", "max_instances",
+            "throughput_source", "throughput_detail", "throughput_kind", "tokens_per_s", "instances", "instances_needed",
+            "fixed_monthly_usd", "over_capacity", "capacity_requests_per_month", "rate_as_of",
+            "rate_source", "unpriced_reason")
+    view = {k: serving.get(k) for k in keys}
+    view["tokens_per_s"] = dict(serving.get("tokens_per_s") or {})
+    return view
 
 
 def _content(value: Any) -> str:
