@@ -48,23 +48,31 @@ class Run(Result):
     """
 
     def __init__(self, data: Mapping[str, Any], results: Mapping[str, Any], *,
-                 outcome: Any = None, config: Any = None) -> None:
+                 outcome: Any = None, config: Any = None, judge_outcome: Any = None) -> None:
         super().__init__(data)
         self.results: dict[str, Any] = dict(results)  #: the ``results.json`` mapping
         self.outcome = outcome  #: calls made, cached, spent (None for a loaded run)
+        self.judge_outcome = judge_outcome  #: the judge phase's calls (None without a judge)
         self.config = config  #: the :class:`ftdecide.compare.CompareConfig` (None when loaded)
+
+    @property
+    def budget_stopped(self) -> bool:
+        """Whether the budget stopped the arms or the judge before every call was made."""
+        return bool((self.outcome is not None and self.outcome.budget_stopped)
+                    or (self.judge_outcome is not None and self.judge_outcome.budget_stopped))
 
     @classmethod
     def from_results(cls, results: Mapping[str, Any], *, report: str | None = None,
-                     outcome: Any = None, config: Any = None) -> Run:
+                     outcome: Any = None, config: Any = None,
+                     judge_outcome: Any = None) -> Run:
         from ftdecide.compare import CompareResult, arm_order, result_json
 
         arms = results.get("arms")
         if isinstance(arms, Mapping):  # the configured order, whatever a store sorted
             results = {**results, "arms": {a: arms[a] for a in arm_order(results)}}
         data = result_json(CompareResult(run_id=str(results.get("run_id")), results=dict(results),
-                                         outcome=outcome), report)
-        return cls(data, results, outcome=outcome, config=config)
+                                         outcome=outcome, judge_outcome=judge_outcome), report)
+        return cls(data, results, outcome=outcome, config=config, judge_outcome=judge_outcome)
 
     # -- reading by key: the --json fields, then the results mapping ----------------------
     def __getitem__(self, key: str) -> Any:
@@ -271,6 +279,9 @@ def _unknown_stays_unknown(result: dict[str, Any], catalog: Any) -> None:
             a["predicted_cost_usd"] = None
             unpriced.append(arm)
     result["unpriced_arms"] = unpriced
+    judge = result.get("judge")
+    if judge and judge["calls"] and judge["predicted_cost_usd"] is None:
+        unpriced.append(f"the judge ({judge['model']})")
     if unpriced:
         result["predicted_cost_usd"] = None
 
@@ -328,7 +339,7 @@ def execute(config: Any, *, catalog: Any, store: Any, resume: str | None = None,
         files = write(result.results, Path(config.out) / result.run_id, items_format=items_format)
         report_path = str(files.html)
     return Run.from_results(result.results, report=report_path, outcome=result.outcome,
-                            config=config)
+                            config=config, judge_outcome=result.judge_outcome)
 
 
 def compare(config: str | os.PathLike[str] | Mapping[str, Any] | Any | None = None, *,

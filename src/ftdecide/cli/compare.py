@@ -99,7 +99,10 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--top-k", type=int, help="Passages per RAG prompt (default 3).")
 @click.option("--metric", help="exact, accuracy, f1, json-fields; for free text rouge-l, chrf, "
               "bleu, similarity (TF-IDF offline, or embeddings: similarity: {model: ...} in the "
-              "config); or a plugin metric.")
+              "config), judge (an LLM grader: judge: {model: ...} in the config); or a plugin "
+              "metric.")
+@click.option("--human-labels", type=click.Path(dir_okay=False),
+              help="A person's labels (CSV/JSONL: id,label) to calibrate the judge against.")
 @click.option("--requests-per-month", type=int, help="Volume for the monthly costs.")
 @click.option("--max-cost", "max_cost_usd", type=float, help="Stop before spending more (USD).")
 @click.option("--concurrency", type=int, help="Calls in flight per hosted provider (default 8).")
@@ -131,7 +134,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
             eval_path: str | None, corpus: str | None, model: str | None, tuned: str | None,
             tune_flag: bool | None, arms: str | None, baseline: str | None, shots: int | None,
             shot_selection: str | None, retrieval: str | None, top_k: int | None,
-            metric: str | None, requests_per_month: int | None, max_cost_usd: float | None,
+            metric: str | None, human_labels: str | None, requests_per_month: int | None, max_cost_usd: float | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
             eval_limit: int | None, batch: bool | None, price_as: str | None, out: str | None,
             resume_id: str | None,
@@ -163,7 +166,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "top_k": top_k, "metric": metric, "requests_per_month": requests_per_month,
              "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
-             "price_as": price_as}
+             "price_as": price_as, "human_labels": human_labels}
     if items_format == "parquet":
         from ftdecide.report import parquet_modules
 
@@ -207,10 +210,13 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     if as_json:
         echo_json(run.to_dict())
     else:
-        _render_summary(run.results, run.report, outcome)
-    if outcome.budget_stopped:
+        _render_summary(run.results, run.report, outcome, run.judge_outcome)
+    if run.budget_stopped:
+        judged = run.judge_outcome
+        skipped = outcome.skipped + (judged.skipped if judged else 0)
+        spent = outcome.spent_usd + (judged.spent_usd if judged else 0.0)
         err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
-             f"({counted(outcome.skipped, 'call')} not made, ${outcome.spent_usd:.4f} spent). "
+             f"({counted(skipped, 'call')} not made, ${spent:.4f} spent). "
              f"Continue with: ftdecide compare --resume {run.run_id} --max-cost <higher>")
         sys.exit(1)
     failures = run.fail_under(gates)
@@ -240,7 +246,16 @@ def render_dry_run(plan: dict[str, Any]) -> None:
     else:
         cost = (f"at most {money(plan['predicted_cost_usd'])} (prompt tokens at input prices + "
                 "max_tokens at output prices)")
-    click.echo(f"{plan['items']:,} eval items; {plan['calls']:,} calls would be made, {cost}")
+    judge = plan.get("judge")
+    if judge:
+        judge_cost = ("unknown (no price for the judge's model: add one with --prices FILE)"
+                      if judge["predicted_cost_usd"] is None else
+                      f"at most {money(judge['predicted_cost_usd'])}")
+        click.echo(f"judge {judge['model']}: {judge['calls']:,} calls ({judge['cached']:,} cached, "
+                   f"{judge['recorded']:,} recorded), evaluation cost {judge_cost} (in the total "
+                   "below; an answer not made yet is counted at max_tokens)")
+    calls = f"{plan['calls']:,} calls" + (f" and {judge['calls']:,} judge calls" if judge else "")
+    click.echo(f"{plan['items']:,} eval items; {calls} would be made, {cost}")
     tune = plan["tune"]
     if tune and tune["action"] != "new":
         click.echo(f"no new fine-tune: {tune['message']}")
@@ -254,11 +269,38 @@ def render_dry_run(plan: dict[str, Any]) -> None:
     click.echo("dry run: nothing was called")
 
 
+def _render_judge(judge: dict[str, Any] | None, judged: Any) -> None:
+    """The judge's lines: its agreement with people, unparseable replies, evaluation cost."""
+    if not judge:
+        return
+    from ftdecide.report._text import money
+
+    agree = judge.get("agreement")
+    if agree and agree.get("n"):
+        ci = agree.get("kappa_ci")
+        kappa = "undefined" if agree["kappa"] is None else f"{agree['kappa']:.2f}"
+        click.echo(f"judge {judge['model']}: κ {kappa}"
+                   + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and agree["kappa"] is not None else "")
+                   + f" with people on {agree['n']} items, {agree['percent'] * 100:.0f} % agree "
+                   f"(always {agree['constant_label']}: {agree['constant_baseline'] * 100:.0f} %)")
+    else:
+        click.echo(f"judge {judge['model']}: no human labels on judged items (not calibrated)")
+    if judge.get("unparseable"):
+        err(f"judge: {counted(judge['unparseable'], 'unparseable judgment')} left out of the "
+            "judge score (see the report's items)")
+    cost = judge.get("evaluation_cost_usd")
+    new = f"{counted(judged.new_calls, 'new call')}, " if judged is not None else ""
+    err(f"judge: {new}evaluation cost "
+        + ("unknown (no price for the judge's model)" if cost is None else money(cost))
+        + " (apart from the arms' cost per 1k requests)")
+
+
 def _pts(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}"
 
 
-def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -> None:
+def _render_summary(results: dict[str, Any], report: str | None, outcome: Any,
+                    judged: Any = None) -> None:
     from ftdecide.report._text import money, table
 
     rows = []
@@ -285,6 +327,7 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
         err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
             f"of scoring (eval lines {', '.join(audit['excluded'][:8])}"
             f"{' …' if len(audit['excluded']) > 8 else ''}); `audit: keep` scores them")
+    _render_judge(results.get("judge"), judged)
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
     # self-hosted arms ran on hardware the user pays by the hour: unpriced to serve, not to call

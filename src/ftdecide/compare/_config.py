@@ -85,6 +85,10 @@ class CompareConfig:
     batch: bool = False
     task: str | None = None
     price_as: str | None = None
+    #: the ``judge`` metric's grader (:func:`ftdecide.compare._judge.check_config`'s mapping)
+    judge: dict[str, Any] | None = None
+    #: a person's labels (CSV/JSONL: id, label[, arm]) the judge is calibrated against
+    human_labels: str | None = None
     #: the ``similarity`` metric's vectors: ``{"model": "PROVIDER/EMBEDDING-MODEL"}``, or None
     #: for TF-IDF fitted on the run (offline)
     similarity: dict[str, Any] | None = None
@@ -152,6 +156,8 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "batch": (bool, "true or false"),
     "task": (str, "a name"),
     "price_as": (str, "a model id whose prices apply to the measured tokens"),
+    "judge": (dict, "a mapping {model, rubric, scale: 5 or pass-fail, pairwise}"),
+    "human_labels": (str, "a CSV or JSONL file with id and label columns"),
     "similarity": (dict, "a mapping such as {model: openai/text-embedding-3-small}"),
     "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
                              "(short for similarity: {model: ...})"),
@@ -162,7 +168,8 @@ SIMILARITY_KEYS = ("model",)
 _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
                 "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
-                "price-as": "price_as", "embedding-model": "embedding_model"}
+                "price-as": "price_as", "human-labels": "human_labels",
+                "embedding-model": "embedding_model"}
 #: Keys of ``tune:``: the generic ones, ``options`` (the provider's ``-o`` keys, checked
 #: against its schema), and provider keys earlier releases took directly under ``tune:``.
 TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
@@ -172,7 +179,7 @@ TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
 
 #: The flag that sets each key, where it is not ``--`` + the key with dashes.
 _FLAGS = {"max_cost_usd": "--max-cost", "eval": "--eval", "batch": "--batch/--no-batch"}
-_PATH_KEYS = ("train", "eval", "corpus", "out")
+_PATH_KEYS = ("train", "eval", "corpus", "out", "human_labels")
 
 
 def read_file(path: str) -> dict[str, Any]:
@@ -249,7 +256,7 @@ def _check(key: str, value: Any, where: _Where) -> Any:
 
 def _check_paths(values: Mapping[str, Any], where: _Where) -> None:
     """The data files exist: a missing one names the key (and line) that gave it."""
-    for key in ("train", "eval", "corpus"):
+    for key in ("train", "eval", "corpus", "human_labels"):
         value = values.get(key)
         if not value:
             continue
@@ -264,6 +271,26 @@ def _check_paths(values: Mapping[str, Any], where: _Where) -> None:
                               hint="give the JSONL or CSV file inside it")
 
 
+def _check_judge(values: dict[str, Any], where: _Where) -> None:
+    """``judge:``, ``metric: judge`` and ``human_labels:`` go together: each names what the
+    others need. A ``judge:`` with no metric given makes the metric ``judge``."""
+    from ftdecide.compare._judge import EXAMPLE_CONFIG, check_config
+
+    if values.get("judge") is not None:
+        values["judge"] = check_config(values["judge"],
+                                       lambda key, message, hint: where.error(key, message, hint))
+        if values.get("metric") is None:
+            values["metric"] = "judge"
+        elif values["metric"] != "judge":
+            raise where.error("judge", f"a judge is configured but the metric is "
+                              f"{values['metric']!r}", hint="set metric: judge (--metric judge) "
+                              "to score the arms with it, or remove judge:")
+    elif values.get("metric") == "judge":
+        raise where.error("metric", "the judge metric needs a judge: mapping",
+                          hint="add to the config:\n" + EXAMPLE_CONFIG)
+    if values.get("human_labels") and values.get("judge") is None:
+        raise where.error("human_labels", "human labels calibrate a judge, and none is configured",
+                          hint="add judge: {model: ..., scale: 5} and metric: judge")
 def _similarity_settings(values: dict[str, Any], where: _Where) -> None:
     """``similarity: {model: X}`` checked; ``embedding_model: X`` is the same, shorter."""
     short = values.pop("embedding_model", None)
@@ -328,6 +355,7 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
             raise UsageError(f"missing {required!r}", path=source, key=required,
                              hint=f"set {required}: in the config or pass --{required}")
     _check_paths(values, where)
+    _check_judge(values, where)
     if values.get("tuned") and values.get("tune") is not None:
         raise where.error("tune", "tuned and tune are both set",
                           hint="give a fine-tuned model id (tuned:) or options to train one "

@@ -81,12 +81,15 @@ def _versions() -> dict[str, str]:
 def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any, *,
              run_id: str, created: str, command: str, catalog: Catalog,
              training: dict[str, Any] | None, complete: bool,
-             audit: dict[str, Any] | None = None, store: Any = None) -> dict[str, Any]:
+             audit: dict[str, Any] | None = None, store: Any = None,
+             judge: dict[str, Any] | None = None) -> dict[str, Any]:
     """The results mapping (``results.json``; the schema the report renders).
 
     ``store`` caches what scoring calls (``similarity``'s embeddings); their
     usage and cost go to ``metric.evaluation`` and ``evaluation_cost_usd``,
-    never into an arm's serving cost.
+    never into an arm's serving cost. ``judge`` is the judge block
+    (:meth:`JudgeMetric.results <ftdecide.compare._judge_run.JudgeMetric.results>`): its
+    agreement with people and its evaluation cost, which ``evaluation_cost_usd`` includes.
     """
     config = prep.config
     scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
@@ -192,6 +195,9 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     infos = {plan.info.key: plan.info for plan in plans.values()}
     if price_info is not None:
         infos[price_info.key] = price_info
+    if judge is not None:  # the evaluation cost is priced too; list the judge's prices
+        judge_info = catalog.resolve(judge["model"])
+        infos.setdefault(judge_info.key, judge_info)
     data_prov: dict[str, Any] = {
         "train": {"path": config.train, "sha256": _sha256(config.train), "examples": len(prep.train)},
         "eval": {"path": config.eval, "sha256": _sha256(config.eval), "examples": len(prep.items)},
@@ -210,8 +216,8 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         "metric": {"name": metric.name, "binary": bool(getattr(metric, "binary", False)),
                    "description": getattr(metric, "description", ""),
                    "evaluation": scored.get("evaluation")},
-        # what scoring itself cost (embeddings), apart from the arms' serving cost; None when
-        # unknown, 0 when scoring called nothing paid
+        # what scoring itself cost (embeddings; the judge's calls below), apart from the arms'
+        # serving cost; None when unknown, 0 when scoring called nothing paid
         "evaluation_cost_usd": (scored["evaluation"] or {}).get("cost_usd", 0.0)
         if scored.get("evaluation") else 0.0,
         "baseline": config.baseline,
@@ -233,6 +239,12 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     }
     if audit is not None:
         results["audit"] = _with_measured_power(audit, results)
+    if judge is not None:
+        results["judge"] = judge
+        # the run's evaluation cost is all scoring cost: the judge's calls and any embeddings
+        # (unknown when either is unknown, never $0)
+        spent = (results["evaluation_cost_usd"], judge.get("evaluation_cost_usd"))
+        results["evaluation_cost_usd"] = None if None in spent else sum(spent)
     results["verdict"] = verdict(results)
     return results
 

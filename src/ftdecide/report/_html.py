@@ -126,7 +126,8 @@ def _cell(value: Any) -> Any:
 
 
 def items_csv(results: Mapping[str, Any]) -> str:
-    """One row per eval item: id, input, expected, then ``<arm>_output``, ``<arm>_score``.
+    """One row per eval item: id, input, expected, then ``<arm>_output``, ``<arm>_score``
+    (and ``<arm>_judge_score``, ``<arm>_judge_reason`` in a judged run).
 
     Pivoted from :func:`ftdecide.compare.item_rows` (one row per item × arm),
     the builder ``items.parquet`` and the Python API's ``Run.items()`` use too.
@@ -137,15 +138,25 @@ def items_csv(results: Mapping[str, Any]) -> str:
     arms = list(results["arms"])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["id", "input", "expected"] + [f"{a}_{c}" for a in arms for c in ("output", "score")])
+    # a judged run adds the judge's score and reason per arm (what a person checks it against)
+    judged = isinstance(results.get("judge"), Mapping)
+    columns = ("output", "score", "judge_score", "judge_reason") if judged else ("output", "score")
+    writer.writerow(["id", "input", "expected"] + [f"{a}_{c}" for a in arms for c in columns])
     for item in results["items"]:
         rows = item_rows({"arms": results["arms"], "items": [item]})
         row: list[Any] = [rows[0]["id"] if rows else str(item.get("id", "")),
                           item.get("input") or "", item.get("expected") or ""]
         by_arm = {r["arm"]: r for r in rows}
         for a in arms:
-            score = by_arm[a]["score"]
-            row += [by_arm[a]["answer"] or "", "" if score is None else repr(float(score))]
+            r = by_arm[a]
+            score = r["score"]
+            row += [r["answer"] or "", "" if score is None else repr(float(score))]
+            if judged:
+                j = r.get("judgment") if isinstance(r.get("judgment"), Mapping) else {}
+                verdict = j.get("score") if j.get("parsed") else ("unparseable" if j else "")
+                if j.get("parsed") and j.get("scale") == "pass-fail":
+                    verdict = "PASS" if verdict == 1 else "FAIL"
+                row += ["" if verdict is None else str(verdict), j.get("reason") or ""]
         writer.writerow([_cell(c) for c in row])
     return buf.getvalue()
 
@@ -159,8 +170,11 @@ def items_parquet(results: Mapping[str, Any], path: Path) -> Path:
     check(results)
     rows = item_rows(results)
     columns = list(ITEM_COLUMNS) + sorted({k for r in rows for k in r} - set(ITEM_COLUMNS))
-    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows],
-                                 schema=_parquet_schema(pa, columns, rows))
+    # nested values (a judge's judgment ...) as JSON text: one column type whatever they hold
+    rows = [{c: (json.dumps(r.get(c), ensure_ascii=False, default=str)
+                 if isinstance(r.get(c), (Mapping, list, tuple)) else r.get(c))
+             for c in columns} for r in rows]
+    table = pa.Table.from_pylist(rows, schema=_parquet_schema(pa, columns, rows))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:

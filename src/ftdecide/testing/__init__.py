@@ -17,7 +17,7 @@ Layout: ``_server`` (the server: recording, failure injection, dispatch),
 
 from ftdecide.testing._answers import answer_key
 from ftdecide.testing._arm import ARM_DEPLOYMENT_PATH
-from ftdecide.testing._chat import echo_last_user
+from ftdecide.testing._chat import echo_last_user, reply_by_prompt
 from ftdecide.testing._embeddings import hashed_embedding
 from ftdecide.testing._fake import FakePlugin, FakeProvider, fake_plugin
 from ftdecide.testing._finetuning import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS
@@ -40,4 +40,5 @@ __all__ = [
     "fake_plugin",
     "hashed_embedding",
     "openai_server",
+    "reply_by_prompt",
 ]
