@@ -262,6 +262,16 @@ def test_format_parquet_writes_the_items_rows(env):
     assert len(table) == 3 * N_EVAL and table[0]["score"] is not None
     again = cli_json("report", data["run_id"], "--out", str(env / "again"), "--format", "parquet")
     assert Path(again["report"]).with_name("items.parquet").is_file()
+    # a newer output's nested value (a judge's judgment) is kept, as JSON text
+    from ftdecide.report._html import items_parquet
+
+    results = dict(run.results)
+    results["items"][0]["outputs"]["rag"]["judgment"] = {"score": 1, "parsed": True,
+                                                        "reason": "<b>ok</b>"}
+    path = items_parquet(results, env / "judged.parquet")
+    rows = pq.read_table(path).to_pylist()
+    judged = [r for r in rows if r["judgment"]]
+    assert len(judged) == 1 and json.loads(judged[0]["judgment"])["reason"] == "<b>ok</b>"
 
 
 def test_format_parquet_without_pyarrow_says_what_to_install(env, monkeypatch):
