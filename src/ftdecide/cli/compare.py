@@ -1,4 +1,6 @@
-"""The ``compare`` and ``report`` commands: parse, call :mod:`ftdecide.compare`, render.
+"""The ``compare`` and ``report`` commands: parse, call :func:`ftdecide.api.compare_config`,
+:func:`ftdecide.api.plan` and :func:`ftdecide.api.execute` (the steps of
+``ftdecide.compare()``), render.
 
 Kept apart from ``cli.py`` so the main CLI module stays small; ``cli.py``
 adds these commands to its group.
@@ -20,15 +22,9 @@ from ftdecide.errors import UsageError
 
 def example_config(name: str) -> str:
     """The path of a bundled example's ``compare.yaml``."""
-    from ftdecide.examples import EXAMPLES_DIR, example_names
+    from ftdecide.api._compare import _example_config
 
-    if name not in example_names():
-        raise UsageError(f"no bundled example {name!r}",
-                         hint=f"bundled: {', '.join(example_names())}")
-    path = EXAMPLES_DIR / name / "compare.yaml"
-    if not path.exists():
-        raise UsageError(f"the bundled example {name!r} has no compare.yaml")
-    return str(path)
+    return _example_config(name)
 
 
 def _parse_gates(values: tuple[str, ...]) -> list[tuple[str, float]]:
@@ -133,6 +129,9 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--yes", "-y", is_flag=True, help="Start a paid fine-tune without asking.")
 @click.option("--retrain", is_flag=True, help="Train again even when a finished job has the "
               "same data and settings (it is reused otherwise).")
+@click.option("--format", "items_format", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True, help="The items export: items.csv, or also items.parquet "
+              "(one row per item × arm; needs pyarrow, the ftdecide[parquet] extra).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.option("--prices", "price_files", multiple=True, type=click.Path(dir_okay=False),
               help="Price file (YAML/JSON) overriding the catalog; repeatable.")
@@ -146,7 +145,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
             learning_curve: str | None, target_quality: float | None, out: str | None,
             resume_id: str | None,
             dry_run: bool, no_cache: bool, fail_under: tuple[str, ...], yes: bool, retrain: bool,
-            as_json: bool, price_files: tuple[str, ...]) -> None:
+            items_format: str, as_json: bool, price_files: tuple[str, ...]) -> None:
     """Measure zero-shot, few-shot, RAG and fine-tuned arms on your eval set.
 
     Every answer is scored against the expected one, with a 95 % interval
@@ -162,23 +161,11 @@ def compare(config_path: str | None, example: str | None, train: str | None,
       ftdecide compare --train train.jsonl --eval eval.jsonl \\
           --model openai/gpt-4o-mini --tuned openai/ft:gpt-4o-mini:acme::abc123
     """
-    import ftdecide.compare as cmp
+    import ftdecide.api as api
     from ftdecide.compare import RunStore
-    from ftdecide.compare import _config as compare_config
 
     gates = _parse_gates(fail_under)
     store = RunStore()
-    if resume_id:
-        record = store.get_run(resume_id)
-        if config_path or example:
-            raise UsageError("--resume takes its config from the run; drop --config/--example")
-        file_values, source, lines = dict(record.config), None, {}
-        file_values.pop("source", None)
-    else:
-        if config_path and example:
-            raise UsageError("give --config or --example, not both")
-        source = example_config(example) if example else config_path
-        file_values, lines = compare_config.read_file_lines(source) if source else ({}, {})
     flags = {"train": train, "eval": eval_path, "corpus": corpus, "model": model, "tuned": tuned,
              "tune": {} if tune_flag else None, "arms": arms, "baseline": baseline,
              "shots": shots, "shot_selection": shot_selection, "retrieval": retrieval,
@@ -187,9 +174,12 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
              "price_as": price_as, "human_labels": human_labels,
              "learning_curve": learning_curve, "target_quality": target_quality}
-    if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
-        raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
-    config = compare_config.build(file_values, flags, source=source, lines=lines)
+    if items_format == "parquet":
+        from ftdecide.report import parquet_modules
+
+        parquet_modules()  # before any config is read or call made
+    config = api.compare_config(config_path, example=example, resume=resume_id, store=store,
+                                **flags)
     unknown = sorted({arm for arm, _ in gates if arm not in config.arms})
     if unknown:
         raise UsageError(f"--fail-under {unknown[0]}: the arm {unknown[0]} is not in this run "
@@ -199,9 +189,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
         err(f"note: {notice}")
     catalog = open_catalog(price_files)
     if dry_run:
-        plan = cmp.dry_run(config, catalog=catalog, store=store, resume=resume_id,
-                           retrain=retrain)
-        _unknown_stays_unknown(plan, catalog)
+        plan = api.plan(config, catalog=catalog, store=store, resume=resume_id, retrain=retrain)
         if as_json:
             echo_json(plan)
         else:
@@ -211,75 +199,44 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     progress = _ArmProgress()
     run_ids: list[str] = []
     try:
-        result = cmp.run(config, catalog=catalog, store=store, command=command, resume=resume_id,
-                         use_cache=not no_cache, progress=progress, retrain=retrain,
-                         train=_trainer(catalog, yes, retrain), on_run_id=run_ids.append)
+        run = api.execute(config, catalog=catalog, store=store, command=command,
+                          resume=resume_id, use_cache=not no_cache, progress=progress,
+                          retrain=retrain, trainer=_trainer(catalog, yes, retrain),
+                          on_run_id=run_ids.append, items_format=items_format)
     except KeyboardInterrupt:
-        progress.close()
         if run_ids:
             err(f"Interrupted: every answer so far is recorded. Continue with: "
                  f"ftdecide compare --resume {run_ids[0]}")
         raise
     except Exception:
-        progress.close()
         if run_ids:
             err(f"run {run_ids[0]} stopped; answers so far are recorded "
                  f"(ftdecide compare --resume {run_ids[0]})")
         raise
-    progress.close()
-    outcome = result.outcome
-    budget_stopped = result.budget_stopped
-    report_path: str | None = None
-    if all(a["quality"]["n"] for a in result.results["arms"].values()):
-        report_path = str(_write_report(result.results, Path(config.out) / result.run_id).html)
+    outcome = run.outcome
     if as_json:
-        echo_json(cmp.result_json(result, report_path))
+        echo_json(run.to_dict())
     else:
-        _render_summary(result.results, report_path, outcome, result.judge_outcome)
-    if budget_stopped:
-        judged = result.judge_outcome
+        _render_summary(run.results, run.report, outcome, run.judge_outcome)
+    if run.budget_stopped:
+        judged = run.judge_outcome
         skipped = outcome.skipped + (judged.skipped if judged else 0)
         spent = outcome.spent_usd + (judged.spent_usd if judged else 0.0)
         err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
              f"({counted(skipped, 'call')} not made, ${spent:.4f} spent). "
-             f"Continue with: ftdecide compare --resume {result.run_id} --max-cost <higher>")
+             f"Continue with: ftdecide compare --resume {run.run_id} --max-cost <higher>")
         sys.exit(1)
-    failures = cmp.fail_under(result.results, gates)
+    failures = run.fail_under(gates)
     for f in failures:
         err(f"Gate failed: {f}")
     if failures:
         sys.exit(1)
 
 
-def _write_report(results: dict[str, Any], out_dir: Path) -> Any:
+def _write_report(results: dict[str, Any], out_dir: Path, items_format: str = "csv") -> Any:
     from ftdecide.report import write_report
 
-    return write_report(results, out_dir)
-
-
-def _unknown_stays_unknown(plan: dict[str, Any], catalog: Any) -> None:
-    """An arm whose model has no price predicts an unknown cost, not $0 (a self-hosted
-    server's model, say); the total is then unknown too."""
-    from ftdecide.errors import FtdecideError
-    from ftdecide.pricing._costs import base_prices
-
-    unpriced = []
-    for arm, a in plan["arms"].items():
-        if a["predicted_cost_usd"] is None or not a["calls"]:
-            continue
-        try:
-            known = base_prices(catalog.resolve(a["model"])).known
-        except FtdecideError:
-            known = False
-        if not known:
-            a["predicted_cost_usd"] = None
-            unpriced.append(arm)
-    plan["unpriced_arms"] = unpriced
-    judge = plan.get("judge")
-    if judge and judge["calls"] and judge["predicted_cost_usd"] is None:
-        unpriced.append(f"the judge ({judge['model']})")
-    if unpriced:
-        plan["predicted_cost_usd"] = None
+    return write_report(results, out_dir, items_format=items_format)
 
 
 def render_dry_run(plan: dict[str, Any]) -> None:
@@ -443,8 +400,11 @@ def _render_serving(results: dict[str, Any]) -> None:
 @click.command()
 @click.argument("run_id", metavar="RUN")
 @click.option("--out", "-o", default="reports", show_default=True, help="Folder for the report.")
+@click.option("--format", "items_format", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True, help="The items export: items.csv, or also items.parquet "
+              "(needs pyarrow, the ftdecide[parquet] extra).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
-def report(run_id: str, out: str, as_json: bool) -> None:
+def report(run_id: str, out: str, items_format: str, as_json: bool) -> None:
     """Re-render the report of a compare run (calls nothing).
 
     RUN is a run id from the local run store, or a report folder (or the
@@ -460,7 +420,7 @@ def report(run_id: str, out: str, as_json: bool) -> None:
 
     check_output_dir(out, what="--out")
     rid, results, status = finished_results(run_id)
-    paths = _write_report(results, Path(out) / rid)
+    paths = _write_report(results, Path(out) / rid, items_format)
     if as_json:
         echo_json({"run_id": rid, "report": str(paths.html), "status": status})
     else:

@@ -1,4 +1,7 @@
-"""The ``estimate`` and ``prices`` commands: what fine-tuning and inference cost, offline."""
+"""The ``estimate`` and ``prices`` commands: what fine-tuning and inference cost, offline.
+
+``estimate`` parses its flags, calls :func:`ftdecide.api.estimate` and renders the result.
+"""
 
 from __future__ import annotations
 
@@ -62,42 +65,30 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
     Example:
       ftdecide estimate train.jsonl --model gpt-4o-mini --requests-per-month 200000
     """
-    from ftdecide.pricing import _estimate as est
+    import ftdecide.api as api
     from ftdecide.report._text import money, number, table
 
-    _check_economics_flags(ctx, requests_per_month, prompt_tokens, few_shot_from)
-    catalog = open_catalog(price_files)
-    info = catalog.resolve(model)
-    est.check_tunable(info, catalog)
+    given = _given(ctx)
+    api.check_economics_args({k: given(k) for k in api.ECONOMICS_ARGS}, requests_per_month,
+                             names=api.ECONOMICS_ARGS)
     bar, progress = progress_bar(file, "counting tokens")
     try:
-        report = est.validated(file, info, progress)
+        result = api.estimate(
+            file, model, epochs=epochs, tier=tier, requests_per_month=requests_per_month,
+            prompt_tokens=prompt_tokens, few_shot_from=few_shot_from,
+            shots=shots if given("shots") else None, tuned_prompt_tokens=tuned_prompt_tokens,
+            output_tokens=output_tokens, horizon_months=horizon_months,
+            serving_hardware=serving_hardware, utilization=utilization,
+            min_instances=min_instances, price_files=price_files, progress=progress).to_dict()
     finally:
         if bar is not None:
             bar.render_finish()
-    result = est.training_estimate(report, info, epochs=epochs, tier=tier)
-    hardware = est.hardware_estimate(catalog.providers[info.provider], info, report,
-                                     {"epochs": epochs})
-    if hardware is not None:
-        result["hardware"] = hardware
-    result["notices"] = est.notices(catalog.providers[info.provider], info)
-    if requests_per_month is not None:
-        result["economics"] = est.economics(
-            info, train_path=file, requests_per_month=requests_per_month,
-            training_cost_usd=result["training_cost_usd"], prompt_tokens=prompt_tokens,
-            few_shot_from=few_shot_from, shots=shots, tuned_prompt_tokens=tuned_prompt_tokens,
-            output_tokens=output_tokens, horizon_months=horizon_months,
-        )
-    if serving_hardware:
-        result["serving"] = _serving_estimate(file, info, serving_hardware, utilization,
-                                              min_instances, requests_per_month,
-                                              tuned_prompt_tokens, output_tokens)
     if as_json:
         echo_json(result)
         return
     price = result["price"]
     tok = result["tokens"]
-    click.echo(f"Fine-tuning {info.key} on {file}")
+    click.echo(f"Fine-tuning {result['model']} on {file}")
     rows = [
         ["examples", number(result["examples"])],
         ["tokens (total)", number(tok["total"])],
@@ -129,34 +120,9 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
         click.echo(f"notice: {notice}")
     econ = result.get("economics")
     if econ:
-        _render_economics(econ, info)
+        _render_economics(econ, result["model"])
     if result.get("serving"):
         _render_serving(result["serving"])
-
-
-def _serving_estimate(file: str, info: Any, hardware: str, utilization: float,
-                      min_instances: int, requests_per_month: int | None,
-                      prompt_tokens: float | None, output_tokens: float | None) -> dict[str, Any]:
-    """Serving the model on ``hardware``: cost per request from the training examples' own
-    prompt and answer tokens (tiktoken counts: an approximation of the model's), the month."""
-    from ftdecide.errors import UsageError
-    from ftdecide.pricing import _estimate as est
-    from ftdecide.pricing._serving import check_serving, serving_costs
-
-    if requests_per_month is None:
-        raise UsageError("--serving-hardware needs --requests-per-month",
-                         key="--serving-hardware", hint="add --requests-per-month N")
-    spec = check_serving({"hardware": hardware, "utilization": utilization,
-                          "min_instances": min_instances}, key="--serving-hardware",
-                         at={"key": "--serving-hardware"})
-    profile = est.prompt_profile(file, info.encoding or "o200k_base")
-    tin = prompt_tokens if prompt_tokens is not None else profile.prompt_tokens_mean
-    tout = output_tokens if output_tokens is not None else profile.output_tokens_mean
-    out = serving_costs(spec, model=info.key, parameters=info.parameters, tokens_in=tin,
-                        tokens_out=tout, requests_per_month=requests_per_month)
-    out.update(tokens_in=tin, tokens_out=tout, requests_per_month=requests_per_month,
-               tokens_source="the training examples' prompts and answers (tiktoken count)")
-    return out
 
 
 def _render_serving(s: dict[str, Any]) -> None:
@@ -178,36 +144,17 @@ def _render_serving(s: dict[str, Any]) -> None:
     click.echo(f"throughput: {s['throughput_source']}: {s.get('throughput_detail')}")
 
 
-def _check_economics_flags(ctx: click.Context, requests_per_month: int | None,
-                           prompt_tokens: float | None, few_shot_from: str | None) -> None:
-    """The inference flags mean something only with --requests-per-month, and today's prompt
-    comes from one place: say so rather than ignore a flag."""
+def _given(ctx: click.Context) -> Any:
+    """Whether a flag was given on the command line (not its default)."""
     from click.core import ParameterSource
-
-    from ftdecide.errors import UsageError
 
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
-    flags = {"prompt_tokens": "--prompt-tokens", "few_shot_from": "--few-shot-from",
-             "shots": "--shots", "tuned_prompt_tokens": "--tuned-prompt-tokens",
-             "output_tokens": "--output-tokens", "horizon_months": "--horizon-months"}
-    if requests_per_month is None:
-        used = [flag for name, flag in flags.items() if given(name)]
-        if used:
-            raise UsageError(f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} used only "
-                             "for the inference economics, which need --requests-per-month",
-                             key=used[0], hint="add --requests-per-month N (e.g. 100000), or "
-                             f"drop {', '.join(used)}")
-    if prompt_tokens is not None:
-        other = [flags[n] for n in ("few_shot_from", "shots") if given(n)]
-        if other:
-            raise UsageError(f"--prompt-tokens gives today's prompt size; {' and '.join(other)} "
-                             "would build one to measure it", key="--prompt-tokens",
-                             hint="give --prompt-tokens, or --few-shot-from/--shots, not both")
+    return given
 
 
-def _render_economics(econ: dict[str, Any], info: Any) -> None:
+def _render_economics(econ: dict[str, Any], model_key: str) -> None:
     from ftdecide.report._text import money, number, table
 
     click.echo(f"\nInference at {econ['requests_per_month']:,} requests / month")
@@ -248,7 +195,7 @@ def _render_economics(econ: dict[str, Any], info: Any) -> None:
         left = econ["months_to_shutdown"]
         when = econ["shutdown"]
         if left <= 0:
-            click.echo(f"WARNING: {info.key} was shut down on {when}")
+            click.echo(f"WARNING: {model_key} was shut down on {when}")
         else:
             verdict = {True: "pays back before then", False: "does NOT pay back before then",
                        None: ""}[econ["pays_back_before_shutdown"]]

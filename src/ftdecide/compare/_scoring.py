@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ftdecide.compare._arms import ArmPlan, Prepared
+from ftdecide.compare._items import item_output, missing_output
 from ftdecide.compare._runner import RunOutcome
 from ftdecide.errors import DataError
 
@@ -60,8 +61,7 @@ def score_run(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome,
         for arm in plans:
             res = outcome.results.get((arm, it.id))
             if res is None:
-                row["outputs"][arm] = {"text": None, "score": None, "cached": False,
-                                       "error": "not run"}
+                row["outputs"][arm] = missing_output("not run")
                 continue
             if by_arm_item is not None:
                 # a metric scored per (arm, item) from calls of its own (the judge): an answer
@@ -86,8 +86,7 @@ def score_run(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome,
             by_item[(arm, it.id)] = float(s.value)
             if not getattr(s, "parsed", True):
                 unparseable[arm] = unparseable.get(arm, 0) + 1
-            row["outputs"][arm] = {"text": res.text, "score": float(s.value),
-                                   "cached": res.from_cache, "error": None}
+            row["outputs"][arm] = item_output(res, s.value)
         items_out.append(row)
     binary = bool(getattr(metric, "binary", False))
     quality: dict[str, Any] = {}
