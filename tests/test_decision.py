@@ -56,6 +56,9 @@ BASE = {name: None for name in FACTS} | {
     "train_errors": 0, "train_error_kinds": "invalid_json",
 }
 MEASURED = {"measured": True, "from_run": True, "conclusive": True}
+CURVE = {**MEASURED, "curve_measured": True, "curve_target": 0.88, "curve_examples_now": 128,
+         "curve_quality_now": 0.85, "curve_points_text": "16 → 0.50, 128 → 0.85",
+         "curve_fit_text": "inverse-power fit q(n) = 0.900 - 6.4·n^-1.000"}
 
 # rule id → (facts changed from BASE so that it fires, a phrase its reason must contain)
 CASES = {
@@ -128,6 +131,16 @@ CASES = {
     "fine-tune-below-target": ({**MEASURED, "ft_quality": 0.85}, "Even the fine-tune (0.85)"),
     "fine-tune-worse": ({**MEASURED, "ft_diff": -0.2, "ft_diff_low": -0.3, "ft_diff_high": -0.1},
                         "measurably worse than fewshot: -0.20 [-0.30, -0.10]"),
+    # the learning curve of a run (compare learning_curve:)
+    "collect-data-learning-curve": (
+        {**CURVE, "curve_blocks_fine_tune": True, "curve_reached_target": False,
+         "curve_examples_needed": 320, "curve_to_collect": 192,
+         "curve_interval_text": "(95 % interval 150 to 900)", "label_cost_usd": 96.0,
+         "curve_label_cost_text": "Labelling them costs about $96.00 at $0.50 per example"},
+        "collect about 192 more. Labelling them costs about $96.00"),
+    "learning-curve-fit": (CURVE, "16 → 0.50, 128 → 0.85 (examples → quality); inverse-power"),
+    "learning-curve-flat": ({**CURVE, "curve_not_reached": True, "curve_blocks_fine_tune": True},
+                            "does not reach it within ~10× today's 128 examples"),
 }
 
 
@@ -180,6 +193,13 @@ def test_the_acceptance_situation_unmeasured_is_measure_first_with_cost_reasons(
 def test_measured_gain_is_fine_tune():
     d = decide({**BASE, **MEASURED})
     assert (d.recommendation, d.deciding.rule) == ("fine-tune", "fine-tune-measured-gain")
+
+
+def test_a_curve_short_of_the_target_blocks_fine_tune():
+    d = decide({**BASE, **MEASURED, "curve_measured": True, "curve_blocks_fine_tune": True})
+    assert d.recommendation != "fine-tune"
+    d = decide({**BASE, **MEASURED, "curve_measured": True, "curve_blocks_fine_tune": False})
+    assert d.recommendation == "fine-tune"
 
 
 def test_highest_priority_decides_and_the_rest_stay_in_the_trace():

@@ -3,7 +3,8 @@
 A small real run (the openai SDK over HTTP to the local test server, a real
 run store) writes ``report.html``; the test opens it from disk, marks items
 on both scales, reloads (the marks come back from localStorage), downloads the
-``human_labels`` file and reads it back with the loader a run uses. Chromium
+``human_labels`` file, reads it back with the loader a run uses, and feeds it to a
+judged re-run. Chromium
 is launched as in ``test_report_browser.py`` and the tests skip without it.
 """
 
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from test_report_browser import CHROMIUM, FLAGS, Opened
 
 from ftdecide.cli.main import cli
-from ftdecide.compare._human_labels import load_human_labels
+from ftdecide.compare._agreement import load_labels
 from ftdecide.plugins import Registry, set_registry
 from ftdecide.report._html import write_report
 from ftdecide.testing import OpenAICompatibleServer
@@ -102,6 +103,11 @@ def _ids(html) -> list[str]:
     return [r["id"] for r in rows]
 
 
+def load_human_labels(path, scale: str = "pass-fail") -> dict:
+    """(item id, arm or None) -> label, read by the loader a run reads ``human_labels`` with."""
+    return {(label.item, label.arm): label.value for label in load_labels(str(path), scale)}
+
+
 def _form(page, n: int):
     return page.locator(f"#item-{n} .review")
 
@@ -182,7 +188,7 @@ def test_mark_reload_download_and_read_back(browser, run_report, tmp_path):
         assert '"Too stiff, says ""per our policy"";\nnot our voice <b>at all</b>"' in text
         # ... and it is a human_labels file a run reads, keyed by the ids in items.csv
         # (a row without an arm is a mark on the baseline's answer)
-        assert load_human_labels(path) == {(ids[0], None): "pass", (ids[1], None): "fail", (ids[3], None): "pass"}
+        assert load_human_labels(path) == {(ids[0], None): 1, (ids[1], None): 0, (ids[3], None): 1}
         assert page.locator("#review-status").inner_text() == f"Downloaded human_labels-{run_id}.csv with 3 marks."
         assert opened.console_errors == [] and opened.page_errors == [] and opened.dialogs == []
         assert all(u == opened.url or u.startswith("blob:") for u in opened.requests)  # offline
@@ -200,8 +206,7 @@ def test_mark_reload_download_and_read_back(browser, run_report, tmp_path):
         assert rows[0] == ["id", "arm", "label", "comment"]
         assert rows[1:3] == [[ids[0], "zeroshot", "fail", ""], [ids[0], "fewshot", "pass", ""]]
         assert load_human_labels(tmp_path / "arms.csv") == {
-            (ids[0], "zeroshot"): "fail", (ids[0], "fewshot"): "pass", (ids[1], "fewshot"): "fail",
-            (ids[3], "fewshot"): "pass"}
+            (ids[0], "zeroshot"): 0, (ids[0], "fewshot"): 1, (ids[1], "fewshot"): 0, (ids[3], "fewshot"): 1}
         page.reload(wait_until="load")
         assert page.input_value("#review-arm") == "zeroshot"  # the choice survives a reload too
         page.select_option("#review-arm", "fewshot")
@@ -221,7 +226,7 @@ def test_mark_reload_download_and_read_back(browser, run_report, tmp_path):
         with page.expect_download() as info:
             page.click("#review-download")
         info.value.save_as(str(tmp_path / "five.csv"))
-        assert load_human_labels(tmp_path / "five.csv") == {(ids[2], None): 4}
+        assert load_human_labels(tmp_path / "five.csv", "5") == {(ids[2], None): 4}
     finally:
         opened.close()
 
@@ -268,7 +273,7 @@ def test_hostile_ids_and_comments_stay_text(browser, run_report, tmp_path):
         with page.expect_download() as info:
             page.click("#review-download")
         info.value.save_as(str(tmp_path / "h.csv"))
-        assert load_human_labels(tmp_path / "h.csv") == {(evil + "0", None): "pass"}
+        assert load_human_labels(tmp_path / "h.csv") == {(evil + "0", None): 1}
         assert opened.page_errors == [] and opened.console_errors == []
     finally:
         opened.close()
@@ -285,8 +290,7 @@ def _judge_or_task(request: dict) -> str:
 
 def test_the_downloaded_file_calibrates_the_next_runs_judge(browser, run_report, tmp_path):
     """Mark in the browser, download, re-run with ``human_labels:``: the judge's agreement is counted
-    on exactly the marked answers (skipped until the judge metric is part of this checkout)."""
-    pytest.importorskip("ftdecide.compare._agreement", reason="the judge metric (issue 15 part 2) is not here")
+    on exactly the marked answers."""
     html, results = run_report
     ids = _ids(html)
     opened = Opened(browser, html)

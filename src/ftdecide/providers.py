@@ -116,6 +116,8 @@ class ModelInfo:
     training_token_limit: int | None = None
     context_window: int | None = None
     encoding: str | None = None
+    #: the model's parameter count where known (open weights): serving throughput scales with it
+    parameters: int | None = None
     shutdown: _dt.date | None = None
     as_of: _dt.date | None = None
     source: str = ""

@@ -450,3 +450,13 @@ class OpenAICompatibleServer:
         """Models of the jobs that succeeded (what chat completions accept as ``ft:`` ids)."""
         return [j["fine_tuned_model"] for j in self.jobs.values()
                 if j.get("fine_tuned_model") and j["fine_tuned_model"] not in self.deleted_models]
+
+    def trained_examples(self, model: str) -> int | None:
+        """How many training examples the job that produced ``model`` trained on (None: not
+        a model of this server). A responder can script quality by data size with it: a
+        learning curve whose shape a test knows."""
+        with self._lock:
+            for job in self.jobs.values():
+                if job.get("fine_tuned_model") == model:
+                    return int(job["_state"]["examples"])
+        return None
