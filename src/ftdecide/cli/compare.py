@@ -82,7 +82,7 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.command()
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
               help="A compare.yaml describing the run (flags override its keys).")
-@click.option("--example", help="Use a bundled example's config: triage (JSON labels) or voice (free text).")
+@click.option("--example", help="Use a bundled example's config: triage (JSON labels), triage-curve (a learning curve) or voice (free text).")
 @click.option("--train", help="Training set (also the source of few-shot examples).")
 @click.option("--eval", "eval_path", help="Eval set; each example's last assistant message is "
               "the expected answer.")
