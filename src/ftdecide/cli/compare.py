@@ -82,7 +82,7 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.command()
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
               help="A compare.yaml describing the run (flags override its keys).")
-@click.option("--example", help="Use a bundled example's config (e.g. triage).")
+@click.option("--example", help="Use a bundled example's config: triage (JSON labels), triage-curve (a learning curve) or voice (free text).")
 @click.option("--train", help="Training set (also the source of few-shot examples).")
 @click.option("--eval", "eval_path", help="Eval set; each example's last assistant message is "
               "the expected answer.")
@@ -157,6 +157,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     \b
     Examples:
       ftdecide compare --example triage
+      ftdecide compare --example voice      # free text, scored with rouge-l
       ftdecide compare -c compare.yaml --fail-under finetuned:0.05
       ftdecide compare --train train.jsonl --eval eval.jsonl \\
           --model openai/gpt-4o-mini --tuned openai/ft:gpt-4o-mini:acme::abc123

@@ -244,6 +244,10 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "audit": _audit_view(results.get("audit")),
         "learning_curve": results.get("learning_curve"),
         "judge": _judge_view(results.get("judge"), labels),
+        # no judge on a free-text run (the audit found no label set): the report shows how to add one
+        "judge_empty": not isinstance(results.get("judge"), Mapping) and (
+            (results.get("audit") or {}).get("labels") or {}).get("categorical") is False,
+        "review": {"scale": review_scale(results), "file": f"human_labels-{results['run_id']}.csv"},
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),
             "python": prov.get("python"),
@@ -296,6 +300,30 @@ def _trivial(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append({"label": "guessing", "how": "picks a training label at random",
                      "rate": labels["chance_rate"]})
     return rows
+
+
+def _scale_name(value: Any) -> str | None:
+    """``"5"`` or ``"pass-fail"`` for a judge's ``scale`` setting, ``None`` when unknown."""
+    text = str(value).strip().lower().replace("_", "-").replace(" ", "") if value is not None else ""
+    if text in ("5", "1-5", "5.0"):
+        return "5"
+    if text in ("pass-fail", "passfail", "pass/fail", "binary", "2"):
+        return "pass-fail"
+    return None
+
+
+def review_scale(results: Mapping[str, Any]) -> str:
+    """The scale review mode starts on: the run's judge scale when it has one, else pass/fail.
+
+    A person's marks are meant to calibrate the judge, so they must be on its
+    scale; the judge block in the results is read first, then the config.
+    """
+    judge = results.get("judge")
+    config = ((results.get("provenance") or {}).get("config") or {}).get("judge")
+    for block in (judge, config):
+        if isinstance(block, Mapping) and (scale := _scale_name(block.get("scale"))):
+            return scale
+    return "pass-fail"
 
 
 def _audit_view(audit: Any) -> dict[str, Any] | None:
