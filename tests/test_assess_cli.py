@@ -432,7 +432,7 @@ def test_any_valid_answers_give_a_label_and_a_trace(first_party, answers):
 ANSWERS_TYPED = "\n".join([
     "format", "tickets to JSON", "no",   # use case
     "yes", "0.7", "no", "0.9",           # alternatives (rag quality not asked)
-    "", "gpt-4.1-mini", "800", "800", "yes", "yes", "",   # costs
+    "", "gpt-4.1-mini", "800", "800", "yes", "yes", "", "",   # costs (budget, label cost: skipped)
     "2000000", "1800", "150", "", "no",  # benefits
 ]) + "\n"
 
@@ -487,7 +487,7 @@ def test_ctrl_c_saves_the_answers_so_far(first_party, tmp_path, monkeypatch):
                        "alternatives": {"few_shot": {"tried": True}}}
     assert "stopped at alternatives.few_shot.quality" in saved.read_text()
     # continue where it stopped: only the questions left are asked
-    rest = "\n".join(["0.7", "no", "0.9", "", "gpt-4.1-mini", "800", "800", "yes", "yes", "",
+    rest = "\n".join(["0.7", "no", "0.9", "", "gpt-4.1-mini", "800", "800", "yes", "yes", "", "",
                       "2000000", "1800", "150", "", "no"]) + "\n"
     done = CliRunner().invoke(cli, ["assess", "--answers", saved.name, "--ask", "--json", "--today", TODAY],
                               input=rest)

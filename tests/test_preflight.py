@@ -60,7 +60,7 @@ def run(capsys, *args) -> tuple[int, str, str]:
 
 TUNED = {"arms": ["zeroshot", "finetuned"], "baseline": "zeroshot"}
 BAD = {
-    "unknown metric": ({"metric": "bleu"}, "unknown metric 'bleu'"),
+    "unknown metric": ({"metric": "meteor"}, "unknown metric 'meteor'"),
     "tune epochs not a number": ({"tune": {"epochs": "three"}, **TUNED},
                                  "tune.epochs = 'three': expected an integer"),
     "tune option unknown": ({"tune": {"options": {"lora_r": 8}}, **TUNED},

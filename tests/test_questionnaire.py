@@ -20,6 +20,7 @@ SCHEMA = [  # issue 7, "Answers schema", in the lesson's order
     "alternatives.rag.tried", "alternatives.rag.quality", "alternatives.target_quality",
     "costs.provider", "costs.model", "costs.examples_available", "costs.examples_reviewed",
     "costs.eval_set", "costs.team_can_evaluate", "costs.budget_usd",
+    "costs.label_cost_usd_per_example",
     "benefits.requests_per_month", "benefits.prompt_tokens_now", "benefits.prompt_tokens_after",
     "benefits.output_tokens", "benefits.reuse_in_new_domains",
 ]
@@ -240,6 +241,7 @@ def test_ask_validates_like_the_file_and_skips_follow_ups():
         "", "gpt-4.1-mini",    # model is required: asked again
         "1,000", "2000", "900",  # examples; reviewed above available, then fine
         "", "", "",            # eval set (default yes), team (default yes), budget (skip)
+        "",                    # label cost per example (skip)
         "2000000", "1800", "150", "", "",
     ])
     answers = qn.ask(echo=shown.append, prompt=script)

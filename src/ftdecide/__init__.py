@@ -1,14 +1,20 @@
 """ftdecide: should we fine-tune, and what will it cost?
 
-This module is the public API plugin authors import. Everything here is
-stable; anything else is internal and may change (a test fails when a
-first-party plugin imports anything else). Importing it stays cheap: the
-helpers below import what they need when they are called.
+This module is the public API: the functions that run the method from
+Python (``validate``, ``estimate``, ``audit``, ``compare``, ``load_run``,
+``assess``, ``tune``, see :mod:`ftdecide.api`) and what plugin authors
+import. Everything here is stable; anything else is internal and may change
+(a test fails when a first-party plugin imports anything else). Importing it
+stays cheap: the Python API is loaded when one of its names is first used,
+and the helpers below import what they need when they are called.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from ftdecide import paths
 from ftdecide.errors import (
@@ -26,6 +32,7 @@ from ftdecide.plugins import hookimpl
 from ftdecide.providers import (
     BatchResult,
     Completion,
+    Embeddings,
     JobState,
     Message,
     ModelInfo,
@@ -90,11 +97,138 @@ def read_price_file(path: "str | os.PathLike[str]", provider: str) -> list[Model
     return models_from_file(path, provider)
 
 
+def load_hardware_table(*, user: bool = True) -> dict:
+    """The dated hardware table (GPU classes: $/hour with ``as_of``/``source``, training and
+    serving throughput), merged with the user's ``<config dir>/hardware.yaml``.
+
+    One table prices open weights in hardware time for training (the hf plugin's estimate)
+    and serving (``compare``'s ``serving:``). Raises :class:`UsageError` naming the user's
+    file when it is invalid.
+    """
+    from .pricing._hardware import load_table
+
+    return load_table(user=user)
+
+
+# -- the Python API, loaded on first use --------------------------------------------------------
+#: Names served from :mod:`ftdecide.api` (imported when first asked for).
+_API = ("Assessment", "AuditReport", "Estimate", "Job", "Run", "ValidationReport", "assess",
+        "audit", "compare", "estimate", "load_run", "tune", "validate")
+#: API functions named like a subpackage (``ftdecide.compare`` is also the compare layer).
+_SHARED = ("assess", "compare", "tune")
+
+
+class _Entry:
+    """``ftdecide.compare``, ``ftdecide.assess`` and ``ftdecide.tune``: the API function
+    when called, the subpackage of the same name for everything else.
+
+    Importing a subpackage sets it as an attribute of its parent, which would
+    replace the function (``ftdecide.compare(...)`` would stop working once
+    anything imported :mod:`ftdecide.compare`). The package's module class
+    (:class:`_Package`) hands the subpackage to this entry instead, so both
+    ``ftdecide.compare(example="triage")`` and ``import ftdecide.compare as cmp;
+    cmp.run(...)`` work.
+    """
+
+    __slots__ = ("_name", "_module")
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_module", None)
+
+    def _sub(self) -> types.ModuleType:
+        module = object.__getattribute__(self, "_module")
+        if module is None:
+            module = importlib.import_module(f"ftdecide.{object.__getattribute__(self, '_name')}")
+            object.__setattr__(self, "_module", module)
+        return module
+
+    def _function(self) -> Any:
+        from ftdecide import api
+
+        return getattr(api, object.__getattribute__(self, "_name"))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function()(*args, **kwargs)
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        return self._function().__doc__
+
+    @property
+    def __signature__(self) -> Any:
+        import inspect
+
+        return inspect.signature(self._function())
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._sub(), attr)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        setattr(self._sub(), attr, value)
+
+    def __delattr__(self, attr: str) -> None:
+        delattr(self._sub(), attr)
+
+    def __dir__(self) -> list[str]:
+        return dir(self._sub())
+
+    def __repr__(self) -> str:
+        return f"<ftdecide.{object.__getattribute__(self, '_name')}: the API function and " \
+               "the subpackage>"
+
+
+class _Package(types.ModuleType):
+    """The ``ftdecide`` module: keeps each :class:`_Entry` when its subpackage is imported."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        current = self.__dict__.get(name)
+        if isinstance(current, _Entry) and isinstance(value, types.ModuleType):
+            object.__setattr__(current, "_module", value)
+            return
+        super().__setattr__(name, value)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from ftdecide import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ftdecide' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
+
+
+sys.modules[__name__].__class__ = _Package
+for _name in _SHARED:
+    _entry = _Entry(_name)
+    if isinstance(globals().get(_name), types.ModuleType):  # imported before this line ran
+        object.__setattr__(_entry, "_module", globals()[_name])
+    globals()[_name] = _entry
+del _name, _entry
+
+
 __all__ = [
+    "Assessment",
+    "AuditReport",
+    "Estimate",
+    "Job",
+    "Run",
+    "ValidationReport",
+    "assess",
+    "audit",
+    "compare",
+    "estimate",
+    "load_run",
+    "tune",
+    "validate",
     "AuthenticationError",
     "BatchResult",
     "Completion",
     "DataError",
+    "Embeddings",
     "FtdecideError",
     "JobState",
     "Message",
@@ -115,6 +249,7 @@ __all__ = [
     "get_provider",
     "has_provider",
     "load_examples",
+    "load_hardware_table",
     "read_price_file",
     "hookimpl",
     "paths",

@@ -5,7 +5,8 @@ core asks it only for what it needs: ``catalog()`` for prices and limits,
 ``complete()`` for one chat completion, and, when it can fine-tune, the
 optional ``start``/``status``/``cancel``/``events`` methods (DESIGN.md §3);
 hosts that bill per hour add ``deploy``/``undeploy``, hosts with a batch API
-``batch_submit``/``batch_poll``.
+``batch_submit``/``batch_poll``; providers with an embedding endpoint
+``embed()`` (the ``similarity`` metric's vectors).
 Values crossing the boundary are plain frozen dataclasses so that plugins and
 the core agree on them without sharing anything private.
 """
@@ -71,6 +72,21 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class Embeddings:
+    """The answer to one ``embed()`` call: one vector per text, in the order given.
+
+    ``input_tokens`` is the usage the provider reported for the whole call
+    (None when it reported none; the cost is then unknown, never 0).
+    ``cost_usd`` is filled by the core from the catalog when left ``None``.
+    """
+
+    vectors: list[list[float]]
+    input_tokens: int | None
+    model: str | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """One model of a provider's catalog, with prices per 1M tokens (USD).
 
@@ -100,6 +116,8 @@ class ModelInfo:
     training_token_limit: int | None = None
     context_window: int | None = None
     encoding: str | None = None
+    #: the model's parameter count where known (open weights): serving throughput scales with it
+    parameters: int | None = None
     shutdown: _dt.date | None = None
     as_of: _dt.date | None = None
     source: str = ""
@@ -258,7 +276,8 @@ class Provider:
     :attr:`runs_locally`) or ``status``/``cancel``/``events``/``find_job``
     (a remote service the core polls); for hosts that bill per hour,
     ``deploy``/``undeploy``; for hosts with a batch API, ``batch_submit``/
-    ``batch_poll`` (:attr:`supports_batch_api`).
+    ``batch_poll`` (:attr:`supports_batch_api`); for embedding endpoints,
+    ``embed`` (:meth:`can_embed`).
     """
 
     name: ClassVar[str] = ""
@@ -382,6 +401,21 @@ class Provider:
     def can_tune(self) -> bool:
         """True when the subclass implements ``start`` (fine-tuning)."""
         return type(self).start is not Provider.start
+
+    def embed(self, texts: Sequence[str], *, model: str) -> Embeddings:  # pragma: no cover
+        """Embedding vectors of ``texts`` from the embedding model ``model``, one per text.
+
+        Optional: the ``similarity`` metric uses it when the config names an
+        embedding model of this provider (``similarity: {model: PROVIDER/ID}``).
+        The texts are non-empty; a provider that limits how many texts one
+        request takes splits them itself. Report the usage as the provider
+        gave it, never an estimate.
+        """
+        raise NotImplementedError
+
+    def can_embed(self) -> bool:
+        """True when the subclass implements :meth:`embed`."""
+        return type(self).embed is not Provider.embed
 
     def can_deploy(self) -> bool:
         """True when the subclass implements ``deploy`` (per-hour hosting)."""

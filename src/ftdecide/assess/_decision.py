@@ -65,6 +65,8 @@ FACTS: dict[str, str] = {
     "tunable": "whether the catalog says it can be fine-tuned",
     "tunable_alternatives": "tunable models of the same provider",
     "tunable_elsewhere": "tunable models of other providers (open weights included)",
+    "open_weights_monthly": "the first open-weights alternative served yourself (L4, utilization "
+                            "0.5, one instance kept up): its monthly bill at your volume, in words",
     "shutdown": "the model's shutdown date (ISO)",
     "months_to_shutdown": "months from today to the shutdown",
     "shut_down": "the shutdown date has passed",
@@ -131,6 +133,20 @@ FACTS: dict[str, str] = {
     "tune_learned": "the run's fine-tune: learned, underfit, overfit or unknown (its loss curve)",
     "tune_learned_reason": "the losses behind that verdict",
     "tune_longer": "the command that tunes longer",
+    "label_cost_usd_per_example": "costs.label_cost_usd_per_example",
+    "curve_measured": "the run measured a learning curve (compare learning_curve:)",
+    "curve_fit_text": "its fitted curve, in words", "curve_points_text": "its points",
+    "curve_target": "the target the curve is read against (the answers', else the run's)",
+    "curve_examples_now": "the training set's size (the curve's last point)",
+    "curve_quality_now": "the quality measured at that size",
+    "curve_reached_target": "that quality reaches the target",
+    "curve_blocks_fine_tune": "a curve was measured and misses the target at today's size",
+    "curve_examples_needed": "the examples the fitted curve reaches the target at",
+    "curve_interval_text": "their bootstrap interval, in words",
+    "curve_to_collect": "examples still to collect to get there",
+    "label_cost_usd": "what labelling them costs",
+    "curve_label_cost_text": "that cost, in words",
+    "curve_not_reached": "the fitted curve does not reach the target within ~10× the data",
     # --train
     "train_checked": "--train was given and validated",
     "train_valid": "it passed validation",
@@ -358,6 +374,8 @@ def _fmt_list(value: Any) -> str:
 def _fmt(value: Any, spec: str) -> str:
     if spec == "list":
         return _fmt_list(value)
+    if spec == "opt":  # an optional clause: nothing when it is unknown
+        return "" if value is None else str(value)
     if value is None:
         return "unknown"
     f = _finite(value)
@@ -382,7 +400,7 @@ def _fmt(value: Any, spec: str) -> str:
     return str(value)
 
 
-_FORMATS = ("q", "d", "pts", "money", "months", "count", "ratio", "list")
+_FORMATS = ("q", "d", "pts", "money", "months", "count", "ratio", "list", "opt")
 
 
 class _Formatter(string.Formatter):

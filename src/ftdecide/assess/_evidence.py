@@ -120,6 +120,9 @@ def run_evidence(results: Mapping[str, Any], run_id: str) -> Evidence:
                             ft_diff_low=_num(vs.get("ci_low")), ft_diff_high=_num(vs.get("ci_high")),
                             ft_p_value=_num(vs.get("p_value")), eval_n=n)
     measured.update(_run_floor(results, arms, baseline))
+    from ftdecide.assess._curve import run_curve
+
+    measured.update(run_curve(results))
     measured["run_config"] = config
     learned = (training or {}).get("learned") or {}
     if learned.get("verdict"):

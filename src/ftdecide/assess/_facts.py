@@ -73,6 +73,7 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
              prices_as_of=info.as_of.isoformat() if info.as_of else None,
              prices_age_days=(today - info.as_of).days if info.as_of else None,
              prices_source=info.source or "no source recorded", shutdown_note=info.notes or None)
+    f["open_weights_monthly"] = _open_weights_monthly(f, catalog, elsewhere)
     to_shutdown = costs.months_until(info.shutdown, today)
     if info.shutdown is not None:
         f.update(shutdown=info.shutdown.isoformat(), months_to_shutdown=to_shutdown,
@@ -156,6 +157,12 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
 
     # measured
     f.update({k: v for k, v in (measured or {}).items() if k in FACTS})
+    from ftdecide.assess._curve import curve_facts
+
+    for key in ("curve_fit", "curve_target_run", "curve_to_target_run", "curve_horizon"):
+        f[key] = (measured or {}).get(key)  # inputs of the curve facts, not rule facts
+    f["label_cost_usd_per_example"] = v("costs.label_cost_usd_per_example")
+    curve_facts(f, f["label_cost_usd_per_example"])
     if not f["measured"]:
         f["measured"] = False
     if f["from_run"]:
@@ -206,6 +213,32 @@ def build_facts(inputs: Mapping[str, Input], info: ModelInfo, *, catalog: Any, r
         "pays_back_before_shutdown": f["payback_ok"] if horizon_ok is not None else None,
     }
     return f, summary
+
+
+def _open_weights_monthly(f: Mapping[str, Any], catalog: Any, elsewhere: list[str]) -> str:
+    """The open-weights alternative priced as what serving it costs (hardware time), in words;
+    empty when there is none or the volume and tokens are unknown."""
+    from ftdecide.pricing._serving import check_serving, is_self_hosted, serving_costs
+
+    rpm, tin = f.get("requests_per_month"), f.get("prompt_tokens_after") or f.get("prompt_tokens_now")
+    tout = f.get("output_tokens")
+    for key in elsewhere:
+        info = catalog.resolve(key)
+        if not is_self_hosted(info.provider, catalog.providers.get(info.provider)):
+            continue
+        if rpm is None or tin is None or tout is None:
+            return (f" (serving {key} yourself costs hardware time: give benefits.requests_per_month "
+                    "and token counts to price it)")
+        s = serving_costs(check_serving({"hardware": "L4", "utilization": 0.5}), model=key,
+                          parameters=info.parameters, tokens_in=float(tin), tokens_out=float(tout),
+                          requests_per_month=int(rpm))
+        if s.get("monthly_usd") is None:
+            return f" (serving {key} yourself: {s.get('unpriced_reason')})"
+        kind = "measured" if s.get("throughput_kind") == "measured" else "estimated"
+        return (f" (serving {key} yourself on an L4 at utilization 0.5: about "
+                f"${s['monthly_usd']:,.0f}/month at {int(rpm):,} requests, never below the "
+                f"${s['fixed_monthly_usd']:,.0f}/month of one instance; throughput {kind})")
+    return ""
 
 
 def payback_text(c: Mapping[str, Any]) -> str:

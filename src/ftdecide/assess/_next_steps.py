@@ -78,6 +78,18 @@ def next_steps(label: str, f: Mapping[str, Any], *, train_path: str | None, answ
                       "why": "measure retrieval over your documents (docs/: a folder of .md/.txt)" + note})
         steps.append(reassess)
     elif label == "collect-data":
+        if f.get("curve_to_collect"):
+            cost = (f" (about ${f['label_cost_usd']:,.2f} to label)"
+                    if f.get("label_cost_usd") is not None else "")
+            config = (run or {}).get("config") or {}
+            again = (f"ftdecide compare --train {train} --eval {_q(config['eval'])} --model {model} "
+                     f"--tune --arms {','.join(config.get('arms') or ['fewshot', 'finetuned'])}"
+                     if config.get("eval") else compare_base + " --tune")
+            steps.append({"command": again,
+                          "why": f"label about {f['curve_to_collect']:,} more examples{cost} "
+                                 f"(the curve reaches the target {_n(f['curve_target'])} at about "
+                                 f"{f['curve_examples_needed']:,}), add them to {train}, then measure "
+                                 "the fine-tune again (keep learning_curve: in its config)"})
         steps.append({"command": f"ftdecide validate {train} --model {model}",
                       "why": "check the training set line by line as it grows"
                       + ("" if train_path else " (train.jsonl: your training set)")})

@@ -1,4 +1,4 @@
-"""The ``assess`` command: ask (or read) the answers, gather the evidence, decide, render.
+"""The ``assess`` command: ask (or read) the answers, call :func:`ftdecide.api.assess`, render.
 
 Kept apart from ``cli.py`` so the main CLI module stays small; ``cli.py``
 adds the command to its group. Prompts, notices and the report path go to
@@ -96,19 +96,15 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
       ftdecide assess --answers answers.yaml --json
       ftdecide assess --answers answers.yaml --train train.jsonl --from-run cmp-20261128-ab12cd --out reports/
     """
+    import ftdecide.api as api
     from ftdecide.assess import _questionnaire as qn
-    from ftdecide.assess import assess as run_assessment
 
     if ask_missing and not answers_path:
         raise UsageError("--ask completes an answers file: give it with --answers FILE")
     # everything that can be wrong without the answers is checked before the first question
     if out:
         _check_out(out)
-    results = None
-    if run_id:
-        from ftdecide.compare import finished_results
-
-        run_id, results, _ = finished_results(run_id)
+    run = api.load_run(run_id) if run_id else None
     catalog = open_catalog(price_files)
     if answers_path:
         answers = qn.read_answers(answers_path, partial=ask_missing)
@@ -119,16 +115,13 @@ def assess(answers_path: str | None, ask_missing: bool, run_id: str | None, trai
     if save_answers:
         path = qn.save_answers(answers, save_answers)
         err(f"answers saved to {path}")
-    result = run_assessment(answers, catalog=catalog, run_results=results, run_id=run_id,
-                            train_path=train_path, today=today.date() if today else None,
+    assessment = api.assess(answers, from_run=run, train=train_path,
+                            today=today.date() if today else None, price_files=price_files,
                             answers_path=answers_path or save_answers)
-    report = None
-    if out:
-        from ftdecide.report._assessment import write_assessment
-
-        report = write_assessment(result, out)
+    result = assessment.assessment
+    report = assessment.write_html(out) if out else None
     if as_json:
-        echo_json(result.to_json())
+        echo_json(assessment.to_dict())
         if report:
             err(f"assessment: {report}")
         return

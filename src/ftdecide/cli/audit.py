@@ -48,14 +48,11 @@ def audit(train: str, eval_path: str | None, threshold: float, metric: str | Non
       ftdecide audit train.jsonl --eval eval.jsonl
       ftdecide audit train.jsonl --eval eval.jsonl --metric exact --json
     """
-    import ftdecide.data as data
+    import ftdecide.api as api
 
-    if metric is not None:
-        metric = metric.strip().lower().replace("_", "-")
     progress = _progress(train, eval_path)
-    report = data.audit(train, eval_path, near_threshold=threshold, metric=metric,
-                        baseline_rate=baseline_rate, alpha=alpha, power=power,
-                        progress=progress)
+    report = api.audit(train, eval_path, threshold=threshold, metric=metric,
+                       baseline_rate=baseline_rate, alpha=alpha, power=power, progress=progress)
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -1,4 +1,6 @@
-"""The ``compare`` and ``report`` commands: parse, call :mod:`ftdecide.compare`, render.
+"""The ``compare`` and ``report`` commands: parse, call :func:`ftdecide.api.compare_config`,
+:func:`ftdecide.api.plan` and :func:`ftdecide.api.execute` (the steps of
+``ftdecide.compare()``), render.
 
 Kept apart from ``cli.py`` so the main CLI module stays small; ``cli.py``
 adds these commands to its group.
@@ -20,15 +22,9 @@ from ftdecide.errors import UsageError
 
 def example_config(name: str) -> str:
     """The path of a bundled example's ``compare.yaml``."""
-    from ftdecide.examples import EXAMPLES_DIR, example_names
+    from ftdecide.api._compare import _example_config
 
-    if name not in example_names():
-        raise UsageError(f"no bundled example {name!r}",
-                         hint=f"bundled: {', '.join(example_names())}")
-    path = EXAMPLES_DIR / name / "compare.yaml"
-    if not path.exists():
-        raise UsageError(f"the bundled example {name!r} has no compare.yaml")
-    return str(path)
+    return _example_config(name)
 
 
 def _parse_gates(values: tuple[str, ...]) -> list[tuple[str, float]]:
@@ -86,7 +82,7 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.command()
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
               help="A compare.yaml describing the run (flags override its keys).")
-@click.option("--example", help="Use a bundled example's config (e.g. triage).")
+@click.option("--example", help="Use a bundled example's config: triage (JSON labels), triage-curve (a learning curve) or voice (free text).")
 @click.option("--train", help="Training set (also the source of few-shot examples).")
 @click.option("--eval", "eval_path", help="Eval set; each example's last assistant message is "
               "the expected answer.")
@@ -101,7 +97,12 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--shot-selection", type=click.Choice(["random", "similar"]))
 @click.option("--retrieval", type=click.Choice(["tfidf", "bm25"]))
 @click.option("--top-k", type=int, help="Passages per RAG prompt (default 3).")
-@click.option("--metric", help="exact, accuracy, f1, json-fields, or a plugin metric.")
+@click.option("--metric", help="exact, accuracy, f1, json-fields; for free text rouge-l, chrf, "
+              "bleu, similarity (TF-IDF offline, or embeddings: similarity: {model: ...} in the "
+              "config), judge (an LLM grader: judge: {model: ...} in the config); or a plugin "
+              "metric.")
+@click.option("--human-labels", type=click.Path(dir_okay=False),
+              help="A person's labels (CSV/JSONL: id,label) to calibrate the judge against.")
 @click.option("--requests-per-month", type=int, help="Volume for the monthly costs.")
 @click.option("--max-cost", "max_cost_usd", type=float, help="Stop before spending more (USD).")
 @click.option("--concurrency", type=int, help="Calls in flight per hosted provider (default 8).")
@@ -112,6 +113,11 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
               "provider's Batch API (half price, slower).")
 @click.option("--price-as", help="Price the measured prompts and answers as if this model "
               "served them (e.g. a local model's run priced as openai/gpt-4.1-mini).")
+@click.option("--learning-curve", metavar="SIZES", help="Also tune on nested subsets of the "
+              "training set: fractions (0.25) or counts (200), comma-separated, e.g. "
+              "0.125,0.25,0.5,1.0.")
+@click.option("--target-quality", type=float, help="The quality that is good enough (0 to 1): "
+              "the learning curve says how many examples reach it.")
 @click.option("--out", "-o", help="Folder for the report (default reports/).")
 @click.option("--resume", "resume_id", metavar="RUN", help="Continue an interrupted run; "
               "no recorded call is repeated.")
@@ -123,6 +129,9 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--yes", "-y", is_flag=True, help="Start a paid fine-tune without asking.")
 @click.option("--retrain", is_flag=True, help="Train again even when a finished job has the "
               "same data and settings (it is reused otherwise).")
+@click.option("--format", "items_format", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True, help="The items export: items.csv, or also items.parquet "
+              "(one row per item × arm; needs pyarrow, the ftdecide[parquet] extra).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @click.option("--prices", "price_files", multiple=True, type=click.Path(dir_okay=False),
               help="Price file (YAML/JSON) overriding the catalog; repeatable.")
@@ -130,12 +139,13 @@ def compare(config_path: str | None, example: str | None, train: str | None,
             eval_path: str | None, corpus: str | None, model: str | None, tuned: str | None,
             tune_flag: bool | None, arms: str | None, baseline: str | None, shots: int | None,
             shot_selection: str | None, retrieval: str | None, top_k: int | None,
-            metric: str | None, requests_per_month: int | None, max_cost_usd: float | None,
+            metric: str | None, human_labels: str | None, requests_per_month: int | None, max_cost_usd: float | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
-            eval_limit: int | None, batch: bool | None, price_as: str | None, out: str | None,
+            eval_limit: int | None, batch: bool | None, price_as: str | None,
+            learning_curve: str | None, target_quality: float | None, out: str | None,
             resume_id: str | None,
             dry_run: bool, no_cache: bool, fail_under: tuple[str, ...], yes: bool, retrain: bool,
-            as_json: bool, price_files: tuple[str, ...]) -> None:
+            items_format: str, as_json: bool, price_files: tuple[str, ...]) -> None:
     """Measure zero-shot, few-shot, RAG and fine-tuned arms on your eval set.
 
     Every answer is scored against the expected one, with a 95 % interval
@@ -147,37 +157,30 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     \b
     Examples:
       ftdecide compare --example triage
+      ftdecide compare --example voice      # free text, scored with rouge-l
       ftdecide compare -c compare.yaml --fail-under finetuned:0.05
       ftdecide compare --train train.jsonl --eval eval.jsonl \\
           --model openai/gpt-4o-mini --tuned openai/ft:gpt-4o-mini:acme::abc123
     """
-    import ftdecide.compare as cmp
+    import ftdecide.api as api
     from ftdecide.compare import RunStore
-    from ftdecide.compare import _config as compare_config
 
     gates = _parse_gates(fail_under)
     store = RunStore()
-    if resume_id:
-        record = store.get_run(resume_id)
-        if config_path or example:
-            raise UsageError("--resume takes its config from the run; drop --config/--example")
-        file_values, source, lines = dict(record.config), None, {}
-        file_values.pop("source", None)
-    else:
-        if config_path and example:
-            raise UsageError("give --config or --example, not both")
-        source = example_config(example) if example else config_path
-        file_values, lines = compare_config.read_file_lines(source) if source else ({}, {})
     flags = {"train": train, "eval": eval_path, "corpus": corpus, "model": model, "tuned": tuned,
              "tune": {} if tune_flag else None, "arms": arms, "baseline": baseline,
              "shots": shots, "shot_selection": shot_selection, "retrieval": retrieval,
              "top_k": top_k, "metric": metric, "requests_per_month": requests_per_month,
              "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
-             "price_as": price_as}
-    if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
-        raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
-    config = compare_config.build(file_values, flags, source=source, lines=lines)
+             "price_as": price_as, "human_labels": human_labels,
+             "learning_curve": learning_curve, "target_quality": target_quality}
+    if items_format == "parquet":
+        from ftdecide.report import parquet_modules
+
+        parquet_modules()  # before any config is read or call made
+    config = api.compare_config(config_path, example=example, resume=resume_id, store=store,
+                                **flags)
     unknown = sorted({arm for arm, _ in gates if arm not in config.arms})
     if unknown:
         raise UsageError(f"--fail-under {unknown[0]}: the arm {unknown[0]} is not in this run "
@@ -187,9 +190,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
         err(f"note: {notice}")
     catalog = open_catalog(price_files)
     if dry_run:
-        plan = cmp.dry_run(config, catalog=catalog, store=store, resume=resume_id,
-                           retrain=retrain)
-        _unknown_stays_unknown(plan, catalog)
+        plan = api.plan(config, catalog=catalog, store=store, resume=resume_id, retrain=retrain)
         if as_json:
             echo_json(plan)
         else:
@@ -199,68 +200,44 @@ def compare(config_path: str | None, example: str | None, train: str | None,
     progress = _ArmProgress()
     run_ids: list[str] = []
     try:
-        result = cmp.run(config, catalog=catalog, store=store, command=command, resume=resume_id,
-                         use_cache=not no_cache, progress=progress, retrain=retrain,
-                         train=_trainer(catalog, yes, retrain), on_run_id=run_ids.append)
+        run = api.execute(config, catalog=catalog, store=store, command=command,
+                          resume=resume_id, use_cache=not no_cache, progress=progress,
+                          retrain=retrain, trainer=_trainer(catalog, yes, retrain),
+                          on_run_id=run_ids.append, items_format=items_format)
     except KeyboardInterrupt:
-        progress.close()
         if run_ids:
             err(f"Interrupted: every answer so far is recorded. Continue with: "
                  f"ftdecide compare --resume {run_ids[0]}")
         raise
     except Exception:
-        progress.close()
         if run_ids:
             err(f"run {run_ids[0]} stopped; answers so far are recorded "
                  f"(ftdecide compare --resume {run_ids[0]})")
         raise
-    progress.close()
-    outcome = result.outcome
-    report_path: str | None = None
-    if all(a["quality"]["n"] for a in result.results["arms"].values()):
-        report_path = str(_write_report(result.results, Path(config.out) / result.run_id).html)
+    outcome = run.outcome
     if as_json:
-        echo_json(cmp.result_json(result, report_path))
+        echo_json(run.to_dict())
     else:
-        _render_summary(result.results, report_path, outcome)
-    if outcome.budget_stopped:
+        _render_summary(run.results, run.report, outcome, run.judge_outcome)
+    if run.budget_stopped:
+        judged = run.judge_outcome
+        skipped = outcome.skipped + (judged.skipped if judged else 0)
+        spent = outcome.spent_usd + (judged.spent_usd if judged else 0.0)
         err(f"Budget reached: stopped before ${config.max_cost_usd:.4f} would be crossed "
-             f"({counted(outcome.skipped, 'call')} not made, ${outcome.spent_usd:.4f} spent). "
-             f"Continue with: ftdecide compare --resume {result.run_id} --max-cost <higher>")
+             f"({counted(skipped, 'call')} not made, ${spent:.4f} spent). "
+             f"Continue with: ftdecide compare --resume {run.run_id} --max-cost <higher>")
         sys.exit(1)
-    failures = cmp.fail_under(result.results, gates)
+    failures = run.fail_under(gates)
     for f in failures:
         err(f"Gate failed: {f}")
     if failures:
         sys.exit(1)
 
 
-def _write_report(results: dict[str, Any], out_dir: Path) -> Any:
+def _write_report(results: dict[str, Any], out_dir: Path, items_format: str = "csv") -> Any:
     from ftdecide.report import write_report
 
-    return write_report(results, out_dir)
-
-
-def _unknown_stays_unknown(plan: dict[str, Any], catalog: Any) -> None:
-    """An arm whose model has no price predicts an unknown cost, not $0 (a self-hosted
-    server's model, say); the total is then unknown too."""
-    from ftdecide.errors import FtdecideError
-    from ftdecide.pricing._costs import base_prices
-
-    unpriced = []
-    for arm, a in plan["arms"].items():
-        if a["predicted_cost_usd"] is None or not a["calls"]:
-            continue
-        try:
-            known = base_prices(catalog.resolve(a["model"])).known
-        except FtdecideError:
-            known = False
-        if not known:
-            a["predicted_cost_usd"] = None
-            unpriced.append(arm)
-    plan["unpriced_arms"] = unpriced
-    if unpriced:
-        plan["predicted_cost_usd"] = None
+    return write_report(results, out_dir, items_format=items_format)
 
 
 def render_dry_run(plan: dict[str, Any]) -> None:
@@ -277,7 +254,16 @@ def render_dry_run(plan: dict[str, Any]) -> None:
     else:
         cost = (f"at most {money(plan['predicted_cost_usd'])} (prompt tokens at input prices + "
                 "max_tokens at output prices)")
-    click.echo(f"{plan['items']:,} eval items; {plan['calls']:,} calls would be made, {cost}")
+    judge = plan.get("judge")
+    if judge:
+        judge_cost = ("unknown (no price for the judge's model: add one with --prices FILE)"
+                      if judge["predicted_cost_usd"] is None else
+                      f"at most {money(judge['predicted_cost_usd'])}")
+        click.echo(f"judge {judge['model']}: {judge['calls']:,} calls ({judge['cached']:,} cached, "
+                   f"{judge['recorded']:,} recorded), evaluation cost {judge_cost} (in the total "
+                   "below; an answer not made yet is counted at max_tokens)")
+    calls = f"{plan['calls']:,} calls" + (f" and {judge['calls']:,} judge calls" if judge else "")
+    click.echo(f"{plan['items']:,} eval items; {calls} would be made, {cost}")
     tune = plan["tune"]
     if tune and tune["action"] != "new":
         click.echo(f"no new fine-tune: {tune['message']}")
@@ -288,14 +274,48 @@ def render_dry_run(plan: dict[str, Any]) -> None:
                    + " (included above)")
         for warning in tune.get("warnings") or []:
             err(f"Warning: {warning}")
+    for p in plan.get("learning_curve") or []:
+        cost = p["new_cost_usd"]
+        click.echo(f"learning curve, {p['examples']:,} examples: "
+                   + (f"reuses job {p['job_id']} ({p['action']})" if p["action"] != "new" else
+                      "a new fine-tune, " + ("cost unknown" if cost is None else
+                                             f"about {money(cost)} (included above)"))
+                   + f", then {p['calls']:,} calls")
     click.echo("dry run: nothing was called")
+
+
+def _render_judge(judge: dict[str, Any] | None, judged: Any) -> None:
+    """The judge's lines: its agreement with people, unparseable replies, evaluation cost."""
+    if not judge:
+        return
+    from ftdecide.report._text import money
+
+    agree = judge.get("agreement")
+    if agree and agree.get("n"):
+        ci = agree.get("kappa_ci")
+        kappa = "undefined" if agree["kappa"] is None else f"{agree['kappa']:.2f}"
+        click.echo(f"judge {judge['model']}: κ {kappa}"
+                   + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and agree["kappa"] is not None else "")
+                   + f" with people on {agree['n']} items, {agree['percent'] * 100:.0f} % agree "
+                   f"(always {agree['constant_label']}: {agree['constant_baseline'] * 100:.0f} %)")
+    else:
+        click.echo(f"judge {judge['model']}: no human labels on judged items (not calibrated)")
+    if judge.get("unparseable"):
+        err(f"judge: {counted(judge['unparseable'], 'unparseable judgment')} left out of the "
+            "judge score (see the report's items)")
+    cost = judge.get("evaluation_cost_usd")
+    new = f"{counted(judged.new_calls, 'new call')}, " if judged is not None else ""
+    err(f"judge: {new}evaluation cost "
+        + ("unknown (no price for the judge's model)" if cost is None else money(cost))
+        + " (apart from the arms' cost per 1k requests)")
 
 
 def _pts(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}"
 
 
-def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -> None:
+def _render_summary(results: dict[str, Any], report: str | None, outcome: Any,
+                    judged: Any = None) -> None:
     from ftdecide.report._text import money, table
 
     rows = []
@@ -307,21 +327,37 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
             "-" if vs is None else f"{vs['diff'] * 100:+.1f} [{vs['ci_low'] * 100:+.1f}, "
                                    f"{vs['ci_high'] * 100:+.1f}] p={vs['p_value']:.3g}",
             "-" if a["tokens"]["input_mean"] is None else f"{a['tokens']['input_mean']:.0f}",
+            a.get("model") or "-",
             "unknown" if a["cost_per_1k_usd"] is None else money(a["cost_per_1k_usd"]),
+            "unknown" if a["monthly_cost_usd"] is None else money(a["monthly_cost_usd"]),
             "-" if a["latency_p50_s"] is None else f"{a['latency_p50_s']:.2f}",
             f"{a['calls']} ({a['cached_calls']} cached)",
         ])
-    rows += _trivial_rows(results, width=7)
+    rows += _trivial_rows(results, width=9)
     click.echo(table(["arm", f"{results['metric']['name']} (points, 95% CI)", "vs baseline",
-                      "tokens in", "cost/1k", "p50 s", "calls"], rows))
+                      "tokens in", "model", "cost/1k", "monthly", "p50 s", "calls"], rows))
+    _render_serving(results)
     audit = results.get("audit") or {}
     if audit.get("excluded"):
         err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
             f"of scoring (eval lines {', '.join(audit['excluded'][:8])}"
             f"{' …' if len(audit['excluded']) > 8 else ''}); `audit: keep` scores them")
+    curve = results.get("learning_curve")
+    if curve:
+        click.echo("learning curve: " + ", ".join(
+            f"{p['examples']:,} → {_pts(p['quality']['mean'])}" for p in curve["points"])
+            + f" ({results['metric']['name']}, points)")
+        for key, what in (("examples_to_target", "to reach the target"),
+                          ("examples_to_beat_baseline", "to beat the baseline's upper bound")):
+            need = curve.get(key) or {}
+            if need.get("goal") is not None:
+                click.echo(f"  {what} ({_pts(need['goal'])}): {need.get('text')}")
+    _render_judge(results.get("judge"), judged)
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
-    unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None]
+    # self-hosted arms ran on hardware the user pays by the hour: unpriced to serve, not to call
+    unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None
+                and not str(a.get("cost_kind") or "").startswith("self-hosted")]
     spent = f"${outcome.spent_usd:.4f} spent"
     if unpriced and outcome.new_calls:  # an unknown price is unknown, not $0
         spent = ("spent: unknown" if len(unpriced) == len(results["arms"]) else
@@ -329,13 +365,47 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
         spent += " (no price for the model: add one with --prices FILE)"
     err(f"{counted(outcome.new_calls, 'new call')}, {outcome.cached_calls:,} from the cache, "
          f"{outcome.resumed_calls:,} already recorded; {spent}")
+    ev = results["metric"].get("evaluation") or {}
+    if ev.get("backend") == "provider":  # scoring's own calls, never in an arm's cost
+        cost = "unknown" if ev.get("cost_usd") is None else f"${ev['cost_usd']:.4f}"
+        err(f"evaluation: {counted(ev['calls'], 'embedding call')} to {ev['model']}, "
+            f"{ev['cached_texts']:,} of {ev['texts']:,} texts from the cache; {cost} spent")
+
+
+def _render_serving(results: dict[str, Any]) -> None:
+    """How each self-hosted arm was priced (hardware, throughput's source, the floor), and
+    where self-hosting pays against each hosted arm."""
+    for a in results["arms"].values():
+        s = a.get("serving")
+        reason = (a.get("economics") or {}).get("unpriced_reason")
+        if s and a.get("cost_per_1k_usd") is not None:
+            click.echo(f"{a['label']} ({a['model']}) self-hosted on {s['hardware']}: "
+                       f"${s['usd_per_hour']:.2f}/h at utilization {s['utilization']}, "
+                       f"{s.get('instances')} instance(s), floor ${s['fixed_monthly_usd']:,.0f}/month; "
+                       f"throughput {s.get('throughput_source')}")
+        elif reason:
+            click.echo(f"{a['label']} ({a['model']}): {reason}")
+    for p in results.get("self_hosting") or []:
+        be = p.get("break_even_requests_per_month")
+        if be:
+            click.echo(f"self-hosting {p['self_hosted']} on {p['hardware']} is cheaper than "
+                       f"{p['hosted']} ({p['hosted_model']}) above {be:,} requests/month; below it "
+                       f"the ${p['fixed_monthly_usd']:,.0f}/month floor makes it dearer")
+        elif be == 0:
+            click.echo(f"self-hosting {p['self_hosted']} on {p['hardware']} is cheaper than "
+                       f"{p['hosted']} from the first request")
+        else:
+            click.echo(f"self-hosting {p['self_hosted']} against {p['hosted']}: {p['reason']}")
 
 
 @click.command()
 @click.argument("run_id", metavar="RUN")
 @click.option("--out", "-o", default="reports", show_default=True, help="Folder for the report.")
+@click.option("--format", "items_format", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True, help="The items export: items.csv, or also items.parquet "
+              "(needs pyarrow, the ftdecide[parquet] extra).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
-def report(run_id: str, out: str, as_json: bool) -> None:
+def report(run_id: str, out: str, items_format: str, as_json: bool) -> None:
     """Re-render the report of a compare run (calls nothing).
 
     RUN is a run id from the local run store, or a report folder (or the
@@ -351,7 +421,7 @@ def report(run_id: str, out: str, as_json: bool) -> None:
 
     check_output_dir(out, what="--out")
     rid, results, status = finished_results(run_id)
-    paths = _write_report(results, Path(out) / rid)
+    paths = _write_report(results, Path(out) / rid, items_format)
     if as_json:
         echo_json({"run_id": rid, "report": str(paths.html), "status": status})
     else:

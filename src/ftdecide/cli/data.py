@@ -1,4 +1,4 @@
-"""The ``validate`` command: check a training set line by line, the cookbook's way."""
+"""The ``validate`` command: parse, call :func:`ftdecide.api.validate`, render."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import click
 
 from ftdecide.cli.common import (
     echo_json,
-    open_catalog,
     prices_option,
     progress_bar,
 )
@@ -34,35 +33,20 @@ def validate(file: str, model: str | None, fmt: str | None, as_json: bool,
     Example:
       ftdecide validate train.jsonl --model gpt-4o-mini-2024-07-18
     """
-    import ftdecide.data as data
+    import ftdecide.api as api
     from ftdecide._formatting import counted
     from ftdecide.data import _checks as checks
-    from ftdecide.data import _read as read
-    from ftdecide.data import _tokens as tokens
     from ftdecide.report._text import lines_list, number, table
 
-    encoding, limit, model_key = tokens.DEFAULT_ENCODING, None, None
-    if model is not None:  # --model "" is a mistake, not "no model"
-        info = open_catalog(price_files).resolve(model)
-        encoding = info.encoding or encoding
-        limit = info.training_token_limit
-        model_key = info.key
     bar, progress = progress_bar(file, "validating")
     try:
-        report = data.validate(file, encoding=encoding, token_limit=limit, fmt=fmt,
-                               progress=progress)
+        checked = api.validate(file, model, fmt=fmt, price_files=price_files, progress=progress)
     finally:
         if bar is not None:
             bar.render_finish()
-    result = report.to_dict()
-    result["model"] = model_key
-    # what exactly is wrong on the first line of each category, and what to do about it
-    array = read.json_array_error(file) if "invalid_json" in report.errors or \
-        "data_type" in report.errors else None
-    firsts = {c: lines[0] for c, lines in {**report.errors, **report.warnings}.items() if lines}
-    details = read.explain_first(file, firsts, report.format) if report.errors else {}
-    result["details"] = {c: {"line": firsts[c], "detail": d} for c, d in details.items()}
-    result["hint"] = (f"{array.message}; {array.hint}" if array is not None else None)
+    report, array, result = checked.report, checked.array_error, checked.to_dict()
+    limit = report.token_limit
+    details = {c: d["detail"] for c, d in result["details"].items()}
     if as_json:
         echo_json(result)
     else:

@@ -97,10 +97,11 @@ def _add_core_commands(group: click.Group) -> None:
     from ftdecide.cli.jobs import jobs
     from ftdecide.cli.plugins import plugins
     from ftdecide.cli.pricing import estimate, prices
+    from ftdecide.cli.serving import bench_serve
     from ftdecide.cli.tune import tune
 
     for command in (validate, audit, estimate, tune, jobs, compare, report, assess, prices, ask,
-                    plugins):
+                    bench_serve, plugins):
         group.add_command(command)
 
 

@@ -1,4 +1,7 @@
-"""The ``estimate`` and ``prices`` commands: what fine-tuning and inference cost, offline."""
+"""The ``estimate`` and ``prices`` commands: what fine-tuning and inference cost, offline.
+
+``estimate`` parses its flags, calls :func:`ftdecide.api.estimate` and renders the result.
+"""
 
 from __future__ import annotations
 
@@ -35,13 +38,21 @@ from ftdecide.cli.common import (
               "(default: the mean answer of FILE's examples).")
 @click.option("--horizon-months", type=click.FloatRange(0, min_open=True), help="Months to spread "
               "the training cost over for break-even (default: until shutdown, else 12).")
+@click.option("--serving-hardware", help="Price serving the (tuned) model yourself on this "
+              "hardware class (L4, A10G, H100 ...) per month at --requests-per-month: hardware "
+              "time, with the instance floor.")
+@click.option("--utilization", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              show_default=True, help="With --serving-hardware: the share of hours doing work.")
+@click.option("--min-instances", type=click.IntRange(0), default=1, show_default=True,
+              help="With --serving-hardware: instances kept up all month (the floor).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @prices_option
 @click.pass_context
 def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier: str | None,
              requests_per_month: int | None, prompt_tokens: float | None,
              few_shot_from: str | None, shots: int, tuned_prompt_tokens: float | None,
-             output_tokens: float | None, horizon_months: float | None, as_json: bool,
+             output_tokens: float | None, horizon_months: float | None,
+             serving_hardware: str | None, utilization: float, min_instances: int, as_json: bool,
              price_files: tuple[str, ...]) -> None:
     """Price fine-tuning on a training set, offline, with the cookbook formula.
 
@@ -54,38 +65,30 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
     Example:
       ftdecide estimate train.jsonl --model gpt-4o-mini --requests-per-month 200000
     """
-    from ftdecide.pricing import _estimate as est
+    import ftdecide.api as api
     from ftdecide.report._text import money, number, table
 
-    _check_economics_flags(ctx, requests_per_month, prompt_tokens, few_shot_from)
-    catalog = open_catalog(price_files)
-    info = catalog.resolve(model)
-    est.check_tunable(info, catalog)
+    given = _given(ctx)
+    api.check_economics_args({k: given(k) for k in api.ECONOMICS_ARGS}, requests_per_month,
+                             names=api.ECONOMICS_ARGS)
     bar, progress = progress_bar(file, "counting tokens")
     try:
-        report = est.validated(file, info, progress)
+        result = api.estimate(
+            file, model, epochs=epochs, tier=tier, requests_per_month=requests_per_month,
+            prompt_tokens=prompt_tokens, few_shot_from=few_shot_from,
+            shots=shots if given("shots") else None, tuned_prompt_tokens=tuned_prompt_tokens,
+            output_tokens=output_tokens, horizon_months=horizon_months,
+            serving_hardware=serving_hardware, utilization=utilization,
+            min_instances=min_instances, price_files=price_files, progress=progress).to_dict()
     finally:
         if bar is not None:
             bar.render_finish()
-    result = est.training_estimate(report, info, epochs=epochs, tier=tier)
-    hardware = est.hardware_estimate(catalog.providers[info.provider], info, report,
-                                     {"epochs": epochs})
-    if hardware is not None:
-        result["hardware"] = hardware
-    result["notices"] = est.notices(catalog.providers[info.provider], info)
-    if requests_per_month is not None:
-        result["economics"] = est.economics(
-            info, train_path=file, requests_per_month=requests_per_month,
-            training_cost_usd=result["training_cost_usd"], prompt_tokens=prompt_tokens,
-            few_shot_from=few_shot_from, shots=shots, tuned_prompt_tokens=tuned_prompt_tokens,
-            output_tokens=output_tokens, horizon_months=horizon_months,
-        )
     if as_json:
         echo_json(result)
         return
     price = result["price"]
     tok = result["tokens"]
-    click.echo(f"Fine-tuning {info.key} on {file}")
+    click.echo(f"Fine-tuning {result['model']} on {file}")
     rows = [
         ["examples", number(result["examples"])],
         ["tokens (total)", number(tok["total"])],
@@ -117,39 +120,41 @@ def estimate(ctx: click.Context, file: str, model: str, epochs: int | None, tier
         click.echo(f"notice: {notice}")
     econ = result.get("economics")
     if econ:
-        _render_economics(econ, info)
+        _render_economics(econ, result["model"])
+    if result.get("serving"):
+        _render_serving(result["serving"])
 
 
-def _check_economics_flags(ctx: click.Context, requests_per_month: int | None,
-                           prompt_tokens: float | None, few_shot_from: str | None) -> None:
-    """The inference flags mean something only with --requests-per-month, and today's prompt
-    comes from one place: say so rather than ignore a flag."""
+def _render_serving(s: dict[str, Any]) -> None:
+    from ftdecide.report._text import money, number, table
+
+    click.echo()
+    click.echo(f"Serving it yourself on {s['hardware']} (hardware time, not tokens)")
+    if s.get("cost_per_request_usd") is None:
+        click.echo(s.get("unpriced_reason") or "unpriced")
+        return
+    rows = [["$ / hour", money(s["usd_per_hour"], 2) + f" (as of {s['rate_as_of']})"],
+            ["prefill / decode tokens/s", f"{number(s['tokens_per_s']['prefill'])} / "
+                                          f"{number(s['tokens_per_s']['decode'])}"],
+            ["cost / 1k requests", money(s["cost_per_request_usd"] * 1000)],
+            ["instances", number(s["instances"])],
+            ["floor (instances kept up)", money(s["fixed_monthly_usd"]) + "/month"],
+            [f"monthly at {number(s['requests_per_month'])} requests", money(s["monthly_usd"])]]
+    click.echo(table(["", "value"], rows))
+    click.echo(f"throughput: {s['throughput_source']}: {s.get('throughput_detail')}")
+
+
+def _given(ctx: click.Context) -> Any:
+    """Whether a flag was given on the command line (not its default)."""
     from click.core import ParameterSource
-
-    from ftdecide.errors import UsageError
 
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
-    flags = {"prompt_tokens": "--prompt-tokens", "few_shot_from": "--few-shot-from",
-             "shots": "--shots", "tuned_prompt_tokens": "--tuned-prompt-tokens",
-             "output_tokens": "--output-tokens", "horizon_months": "--horizon-months"}
-    if requests_per_month is None:
-        used = [flag for name, flag in flags.items() if given(name)]
-        if used:
-            raise UsageError(f"{', '.join(used)} {'is' if len(used) == 1 else 'are'} used only "
-                             "for the inference economics, which need --requests-per-month",
-                             key=used[0], hint="add --requests-per-month N (e.g. 100000), or "
-                             f"drop {', '.join(used)}")
-    if prompt_tokens is not None:
-        other = [flags[n] for n in ("few_shot_from", "shots") if given(n)]
-        if other:
-            raise UsageError(f"--prompt-tokens gives today's prompt size; {' and '.join(other)} "
-                             "would build one to measure it", key="--prompt-tokens",
-                             hint="give --prompt-tokens, or --few-shot-from/--shots, not both")
+    return given
 
 
-def _render_economics(econ: dict[str, Any], info: Any) -> None:
+def _render_economics(econ: dict[str, Any], model_key: str) -> None:
     from ftdecide.report._text import money, number, table
 
     click.echo(f"\nInference at {econ['requests_per_month']:,} requests / month")
@@ -190,7 +195,7 @@ def _render_economics(econ: dict[str, Any], info: Any) -> None:
         left = econ["months_to_shutdown"]
         when = econ["shutdown"]
         if left <= 0:
-            click.echo(f"WARNING: {info.key} was shut down on {when}")
+            click.echo(f"WARNING: {model_key} was shut down on {when}")
         else:
             verdict = {True: "pays back before then", False: "does NOT pay back before then",
                        None: ""}[econ["pays_back_before_shutdown"]]

@@ -1,4 +1,9 @@
-"""The ``tune`` command: validate, show the cost, confirm, record the job, train or follow it."""
+"""The ``tune`` command: validate, show the cost, confirm, record the job, train or follow it.
+
+The plan and the job come from :func:`ftdecide.api.tune_plan` and
+:func:`ftdecide.api.obtain_job` (what ``ftdecide.tune()`` runs); this module
+adds the person: the estimate shown, the question asked, the progress bar.
+"""
 
 from __future__ import annotations
 
@@ -103,6 +108,7 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
       ftdecide tune train.jsonl --model azure/gpt-4o-mini -o tier developer --yes
       ftdecide tune train.jsonl --model autotrain/./my-model -o backend local -o dry_run true
     """
+    import ftdecide.api as api
     import ftdecide.tune as tuning
     from ftdecide.tune import Store
 
@@ -111,8 +117,8 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
     hyper = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
     options = [*deprecated_pairs(old_flags), *option_pairs]
     catalog = open_catalog(price_files)
-    p = tuning.plan(catalog, model, train, validation_path=validation, hyperparameters=hyper,
-                    options=options)
+    p = api.tune_plan(train, model, validation=validation, hyperparameters=hyper,
+                      options=options, catalog=catalog)
     if p.options.get("dry_run"):
         render_tune_estimate(p.estimate)
         for warning in p.warnings:
@@ -145,13 +151,13 @@ def tune(train: str, model: str, validation: str | None, epochs: int | None,
              f"{record.provider_job_id}). Follow it any time with: ftdecide jobs wait {record.id}")
 
     try:
-        record, previous = tuning.obtain(
-            p, store, catalog, retrain=retrain, progress=bar.update, wait=not no_wait,
-            on_submitted=submitted, on_previous=lambda prev: err(prev.message()),
-            before_start=before_start)
+        job = api.obtain_job(p, catalog=catalog, store=store, retrain=retrain,
+                             progress=bar.update, wait=not no_wait, on_submitted=submitted,
+                             on_previous=lambda prev: err(prev.message()),
+                             before_start=before_start)
     except tuning.JobDetached as detached:
         bar.close()
         report_detached(detached, store, as_json)
     finally:
         bar.close()
-    finish_job(record, as_json, store, reused=previous is not None and previous.action == "reuse")
+    finish_job(job.record, as_json, store, reused=job.reused)

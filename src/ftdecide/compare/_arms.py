@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ftdecide.compare._config import TUNED_ARMS, CompareConfig
+from ftdecide.compare._config import CompareConfig
 from ftdecide.compare._runner import Call, predicted_cost
 from ftdecide.compare._runstore import call_key
 from ftdecide.data import _prompts as strategies
@@ -158,16 +158,21 @@ def build_prompts(prep: Prepared, arms: Sequence[str]) -> dict[str, dict[str, An
 
 def make_plans(catalog: Catalog, config: CompareConfig, prompts: Mapping[str, Mapping[str, Any]],
                tuned_model: str | None) -> dict[str, ArmPlan]:
-    base = catalog.resolve(config.model)
-    tuned = catalog.resolve(tuned_model) if tuned_model else None
+    """Bind each arm to its model and provider: the arm's own model where it names one,
+    else the tuned model (fine-tuned arms) or the run's ``model``."""
+    resolved: dict[str, ModelInfo] = {}
     plans: dict[str, ArmPlan] = {}
     for arm in config.arms:
-        info = tuned if arm in TUNED_ARMS else base
-        if info is None:
+        spec = config.model_of(arm, tuned_model)
+        if spec is None:
             raise UsageError(f"arm {arm} needs a tuned model", hint="set tuned: or tune: in the config")
+        info = resolved.get(spec) or catalog.resolve(spec)
+        resolved[spec] = info
         plans[arm] = ArmPlan(name=arm, info=info, provider=catalog.providers[info.provider],
                              description=prompts[arm]["description"],
                              messages=dict(prompts[arm]["messages"]))
+        if arm in config.arm_models:
+            plans[arm].description += f" ({info.key}, this arm's own model)"
     return plans
 
 

@@ -85,6 +85,23 @@ class CompareConfig:
     batch: bool = False
     task: str | None = None
     price_as: str | None = None
+    #: the ``judge`` metric's grader (:func:`ftdecide.compare._judge.check_config`'s mapping)
+    judge: dict[str, Any] | None = None
+    #: a person's labels (CSV/JSONL: id, label[, arm]) the judge is calibrated against
+    human_labels: str | None = None
+    #: the ``similarity`` metric's vectors: ``{"model": "PROVIDER/EMBEDDING-MODEL"}``, or None
+    #: for TF-IDF fitted on the run (offline)
+    similarity: dict[str, Any] | None = None
+    #: how self-hosted arms are served (hardware, utilization, instances): priced in hardware time
+    serving: dict[str, Any] | None = None
+    #: arm -> the model it names itself (``arms: [{name: fewshot, model: ...}]``)
+    arm_models: dict[str, str] = field(default_factory=dict)
+    #: arm -> its own ``serving:`` (marks an OpenAI-compatible server as self-hosted)
+    arm_serving: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: training-set sizes of the learning curve: fractions (floats, 0 < f ≤ 1) or counts (ints)
+    learning_curve: tuple[float | int, ...] | None = None
+    #: the quality that is good enough (0 to 1): the learning curve says how many examples reach it
+    target_quality: float | None = None
     source: str | None = field(default=None, compare=False)
     #: what the defaults decided that a person should hear (an arm left out, the baseline
     #: chosen); the CLI prints them on stderr
@@ -95,8 +112,26 @@ class CompareConfig:
         data = dataclasses.asdict(self)
         data.pop("source")
         data.pop("notices")
-        data["arms"] = list(self.arms)
+        from ftdecide.compare._armspec import arms_for_dict
+
+        data["arms"] = arms_for_dict(self.arms, self.arm_models, self.arm_serving)
+        data.pop("arm_models")
+        data.pop("arm_serving")
+        if data["serving"] is None:
+            data.pop("serving")
+        if self.learning_curve is not None:
+            data["learning_curve"] = list(self.learning_curve)
         return data
+
+    def model_of(self, arm: str, tuned_model: str | None = None) -> str | None:
+        """The model id an arm calls: its own, else the tuned model (fine-tuned arms) or ``model``."""
+        if arm in self.arm_models:
+            return self.arm_models[arm]
+        return (tuned_model or self.tuned) if arm in TUNED_ARMS else self.model
+
+    def serving_of(self, arm: str) -> dict[str, Any] | None:
+        """The arm's own ``serving:``, else the run's (which applies to self-hosted arms only)."""
+        return self.arm_serving.get(arm) or self.serving
 
 
 # key -> (type, description) for checking; types are what YAML gives us.
@@ -107,7 +142,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "model": (str, "a model id such as hf/smollm2-135m"),
     "tuned": (str, "a fine-tuned model id"),
     "tune": (dict, "a mapping of tune options"),
-    "arms": ((list, str), "a list of arms"),
+    "arms": ((list, str), "a list of arms: names, or {name, model, serving} mappings"),
     "baseline": (str, "an arm name"),
     "shots": (int, "a whole number"),
     "shot_selection": (str, "random or similar"),
@@ -127,11 +162,24 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "batch": (bool, "true or false"),
     "task": (str, "a name"),
     "price_as": (str, "a model id whose prices apply to the measured tokens"),
+    "judge": (dict, "a mapping {model, rubric, scale: 5 or pass-fail, pairwise}"),
+    "human_labels": (str, "a CSV or JSONL file with id and label columns"),
+    "similarity": (dict, "a mapping such as {model: openai/text-embedding-3-small}"),
+    "embedding_model": (str, "an embedding model id such as openai/text-embedding-3-small "
+                             "(short for similarity: {model: ...})"),
+    "serving": (dict, "a mapping such as {hardware: L4, utilization: 0.5, min_instances: 1}"),
+    "learning_curve": ((list, str), "a list of training-set sizes: fractions such as 0.25 or counts "
+                             "such as 200"),
+    "target_quality": ((int, float), "a quality from 0 to 1"),
 }
+#: Keys of ``similarity:``.
+SIMILARITY_KEYS = ("model",)
 _KEY_ALIASES = {"max_cost": "max_cost_usd", "shot-selection": "shot_selection",
                 "requests-per-month": "requests_per_month", "max-cost": "max_cost_usd",
                 "top-k": "top_k", "max-tokens": "max_tokens", "eval-limit": "eval_limit",
-                "price-as": "price_as"}
+                "price-as": "price_as", "human-labels": "human_labels",
+                "embedding-model": "embedding_model", "learning-curve": "learning_curve",
+                "target-quality": "target_quality"}
 #: Keys of ``tune:``: the generic ones, ``options`` (the provider's ``-o`` keys, checked
 #: against its schema), and provider keys earlier releases took directly under ``tune:``.
 TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
@@ -141,7 +189,7 @@ TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
 
 #: The flag that sets each key, where it is not ``--`` + the key with dashes.
 _FLAGS = {"max_cost_usd": "--max-cost", "eval": "--eval", "batch": "--batch/--no-batch"}
-_PATH_KEYS = ("train", "eval", "corpus", "out")
+_PATH_KEYS = ("train", "eval", "corpus", "out", "human_labels")
 
 
 def read_file(path: str) -> dict[str, Any]:
@@ -218,7 +266,7 @@ def _check(key: str, value: Any, where: _Where) -> Any:
 
 def _check_paths(values: Mapping[str, Any], where: _Where) -> None:
     """The data files exist: a missing one names the key (and line) that gave it."""
-    for key in ("train", "eval", "corpus"):
+    for key in ("train", "eval", "corpus", "human_labels"):
         value = values.get(key)
         if not value:
             continue
@@ -231,6 +279,51 @@ def _check_paths(values: Mapping[str, Any], where: _Where) -> None:
         if key != "corpus" and p.is_dir():
             raise where.error(key, f"{value} is a folder, not a data file",
                               hint="give the JSONL or CSV file inside it")
+
+
+def _check_judge(values: dict[str, Any], where: _Where) -> None:
+    """``judge:``, ``metric: judge`` and ``human_labels:`` go together: each names what the
+    others need. A ``judge:`` with no metric given makes the metric ``judge``."""
+    from ftdecide.compare._judge import EXAMPLE_CONFIG, check_config
+
+    if values.get("judge") is not None:
+        values["judge"] = check_config(values["judge"],
+                                       lambda key, message, hint: where.error(key, message, hint))
+        if values.get("metric") is None:
+            values["metric"] = "judge"
+        elif values["metric"] != "judge":
+            raise where.error("judge", f"a judge is configured but the metric is "
+                              f"{values['metric']!r}", hint="set metric: judge (--metric judge) "
+                              "to score the arms with it, or remove judge:")
+    elif values.get("metric") == "judge":
+        raise where.error("metric", "the judge metric needs a judge: mapping",
+                          hint="add to the config:\n" + EXAMPLE_CONFIG)
+    if values.get("human_labels") and values.get("judge") is None:
+        raise where.error("human_labels", "human labels calibrate a judge, and none is configured",
+                          hint="add judge: {model: ..., scale: 5} and metric: judge")
+def _similarity_settings(values: dict[str, Any], where: _Where) -> None:
+    """``similarity: {model: X}`` checked; ``embedding_model: X`` is the same, shorter."""
+    short = values.pop("embedding_model", None)
+    settings = values.get("similarity")
+    if short is not None and settings is not None:
+        raise where.error("embedding_model", "similarity and embedding_model are both set",
+                          hint="give the model once: similarity: {model: ...}")
+    if short is not None:
+        if not short.strip():
+            raise where.error("embedding_model", "is empty; expected an embedding model id")
+        values["similarity"] = {"model": short.strip()}
+        return
+    if settings is None:
+        return
+    for k, v in settings.items():
+        if k not in SIMILARITY_KEYS:
+            raise UsageError(f"similarity.{k}: unknown key", **where.at(f"similarity.{k}"),
+                             hint=f"known: {', '.join(SIMILARITY_KEYS)}")
+        if not isinstance(v, str) or not v.strip():
+            raise UsageError(f"similarity.{k}: expected an embedding model id such as "
+                             f"openai/text-embedding-3-small, got {v!r}",
+                             **where.at(f"similarity.{k}"))
+    values["similarity"] = {k: v.strip() for k, v in settings.items()}
 
 
 def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None,
@@ -272,6 +365,7 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
             raise UsageError(f"missing {required!r}", path=source, key=required,
                              hint=f"set {required}: in the config or pass --{required}")
     _check_paths(values, where)
+    _check_judge(values, where)
     if values.get("tuned") and values.get("tune") is not None:
         raise where.error("tune", "tuned and tune are both set",
                           hint="give a fine-tuned model id (tuned:) or options to train one "
@@ -288,21 +382,33 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
             raise UsageError("tune.options: expected a mapping of provider options",
                              **where.at("tune.options"),
                              hint="e.g. tune: {options: {lora_r: 8, max_steps: 12}}")
+    _similarity_settings(values, where)
     arms_value = values.get("arms")
+    specs = None
+    if arms_value is not None:
+        from ftdecide.compare._armspec import parse_arms
+
+        items = arms_value.split(",") if isinstance(arms_value, str) else arms_value
+        specs = parse_arms(items, key=where.name("arms"), at=where.at("arms"), arm_name=arm_name)
+        values["arm_models"], values["arm_serving"] = specs.models, specs.serving
+    if values.get("serving") is not None:
+        from ftdecide.pricing._serving import check_serving
+
+        values["serving"] = check_serving(values["serving"], key=where.name("serving"),
+                                          at=where.at("serving"))
     has_tuned = bool(values.get("tuned")) or values.get("tune") is not None
-    if arms_value is None:
+    if specs is None:
         arms = ARMS if has_tuned else tuple(a for a in ARMS if a not in TUNED_ARMS)
         if not has_tuned:
             notices.append("the fine-tuned arms (finetuned, finetuned-rag) are left out: no "
                            "tuned model is given. To include them, set tuned: MODEL (--tuned) "
                            "or tune: {} (--tune) to train one inside the run")
     else:
-        items = arms_value.split(",") if isinstance(arms_value, str) else arms_value
-        names = [arm_name(a, key=where.name("arms"), at=where.at("arms"))
-                 for a in items if str(a).strip()]
-        arms = tuple(a for a in ARMS if a in names)  # display order, no duplicates
+        arms = tuple(a for a in ARMS if a in specs.names)  # display order, no duplicates
         if not arms:
             raise where.error("arms", "no arm selected", hint=f"use some of: {', '.join(ARMS)}")
+        # a fine-tuned arm that names its own model needs no tuned: of the run
+        has_tuned = has_tuned or all(a in specs.models for a in arms if a in TUNED_ARMS)
     if not has_tuned and any(a in TUNED_ARMS for a in arms):
         raise where.error("arms", f"{', '.join(a for a in arms if a in TUNED_ARMS)} needs a "
                           "tuned model", hint="set tuned: <model id>, or tune: {} to train one "
@@ -342,6 +448,62 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
         raise where.error("max_cost_usd", "must not be negative")
     if "fewshot" in arms and values.get("shots", 4) == 0:
         raise where.error("shots", "the few-shot arm needs at least one shot")
+    _check_curve(values, where)
     values["source"] = source
     values["notices"] = tuple(notices)
     return CompareConfig(**values)
+
+
+def _check_curve(values: dict[str, Any], where: _Where) -> None:
+    """``learning_curve`` (sizes) and ``target_quality``: checked, the sizes made a tuple.
+
+    A number with a decimal point is a fraction of the training set (0 < f ≤ 1);
+    a whole number is a count of examples (at least 2; ``1`` alone would be
+    ambiguous, so the whole set is written ``1.0``). The curve trains the tuned
+    model, so it needs ``tune:`` and the ``finetuned`` arm.
+    """
+    target = values.get("target_quality")
+    if target is not None and not 0 < target <= 1:
+        raise where.error("target_quality", f"must be above 0 and at most 1, got {target}",
+                          hint="the quality that is good enough, on the metric's 0-1 scale")
+    curve = values.get("learning_curve")
+    if curve is None:
+        return
+    example = "e.g. learning_curve: [0.125, 0.25, 0.5, 1.0] or [50, 100, 200]"
+    if isinstance(curve, str):  # --learning-curve 0.25,0.5,1.0
+        curve = [_size(part.strip()) for part in curve.split(",") if part.strip()]
+    if not curve:
+        raise where.error("learning_curve", "is empty", hint=example)
+    sizes: list[float | int] = []
+    for value in curve:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise where.error("learning_curve", f"{value!r} is not a number", hint=example)
+        if isinstance(value, float) and not 0 < value <= 1:
+            raise where.error("learning_curve", f"{value} is not a fraction above 0 and at most "
+                              "1 (write counts as whole numbers)", hint=example)
+        if isinstance(value, int) and value < 2:
+            raise where.error("learning_curve", f"{value} examples is too few to tune on "
+                              "(write the whole set as 1.0)", hint=example)
+        if value in sizes:
+            raise where.error("learning_curve", f"{value} is given twice", hint=example)
+        sizes.append(value)
+    if values.get("tune") is None:
+        raise where.error("learning_curve", "needs tune: (the curve trains the tuned model on "
+                          "each subset)", hint="add tune: {} (--tune), or drop learning_curve")
+    if "finetuned" not in values["arms"]:
+        raise where.error("learning_curve", "needs the finetuned arm (the full-size point)",
+                          hint="add finetuned to arms")
+    if values.get("judge") is not None or values.get("metric") == "judge":
+        raise where.error("learning_curve", "is not measured with the judge metric yet (the "
+                          "judge scores the arms' answers only)",
+                          hint="use a reference metric (exact, json-fields, rouge-l ...) for "
+                               "the curve, or drop learning_curve")
+    values["learning_curve"] = tuple(sorted(sizes, key=lambda v: (isinstance(v, int), v)))
+
+
+def _size(text: str) -> float | int | str:
+    """A size written in a flag: ``0.25`` a fraction, ``200`` a count (else the text, refused)."""
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text

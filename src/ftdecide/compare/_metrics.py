@@ -29,6 +29,19 @@ model with a short prompt says ``"Billing."`` where the fine-tune says
   object scores 0 and its :class:`Score` says ``parsed=False``, so the report
   can count format failures separately from wrong fields.
 
+For free text, where there is no single right answer, the reference-based
+metrics come from the reference libraries (:mod:`ftdecide.compare._textmetrics`,
+:mod:`ftdecide.compare._similarity` say exactly how each is called):
+
+- ``rouge-l``: ROUGE-L F-measure (rouge-score, stemmed).
+- ``chrf``: chrF (sacrebleu's sentence defaults) / 100.
+- ``bleu``: sentence BLEU (sacrebleu's defaults, ``exp`` smoothing) / 100.
+- ``similarity``: cosine between vectors of the expected answer and the
+  answer: TF-IDF fitted on the run (offline, the default) or an embedding
+  model's (``similarity: {model: ...}`` in the config; see :func:`for_run`).
+  It scores all of a run's answers at once (:meth:`Metric.score_many`), because
+  TF-IDF is fitted on them all and embeddings are fetched in batches.
+
 ``binary`` says whether a metric only ever gives 0 or 1; the statistics use
 McNemar's test for those. A plugin metric's is ``None``: unknown, decided
 from the scores themselves.
@@ -43,8 +56,9 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping, Sequence
 
+from ftdecide.compare import _similarity, _textmetrics
 from ftdecide.errors import DataError, PluginError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,11 +70,15 @@ __all__ = [
     "Score",
     "available_metrics",
     "extract_json_object",
+    "for_run",
     "get_metric",
     "normalize_text",
 ]
 
 MetricFunction = Callable[[str, str], float]
+#: ``(pairs, store) -> (scores, evaluation usage or None)``: a metric scoring a whole run at once.
+BatchFunction = Callable[[Sequence[tuple[str, str]], Any],
+                         "tuple[list[Score], dict[str, Any] | None]"]
 
 _FENCE_LINE = re.compile(r"^\s*(```|~~~)")
 _BULLET = re.compile(r"^(?:[-*+>]|\d+[.)])\s+")
@@ -96,6 +114,7 @@ class Metric:
     binary: bool | None
     source: str
     _function: Callable[[str, str], Score] = field(repr=False, compare=False)
+    _batch: "BatchFunction | None" = field(default=None, repr=False, compare=False)
 
     def score(self, expected: str, answer: str) -> Score:
         """Score ``answer`` against ``expected``.
@@ -106,6 +125,21 @@ class Metric:
         outside ``[0, 1]``.
         """
         return self._function(expected, answer)
+
+    def score_many(self, pairs: Sequence[tuple[str, str]], *,
+                   store: Any = None) -> tuple[list[Score], dict[str, Any] | None]:
+        """Scores of every ``(expected, answer)`` pair of a run, and what scoring cost.
+
+        A metric that needs all the answers at once (``similarity``: TF-IDF is
+        fitted on them, embeddings are fetched in batches and cached in
+        ``store``, a :class:`RunStore`) does so here; the others score pair
+        by pair. The second value is the evaluation's own usage (embedding
+        calls, tokens, cost; :class:`EmbeddingUsage` as a dict), or None
+        when scoring called nothing.
+        """
+        if self._batch is not None:
+            return self._batch(pairs, store)
+        return [self._function(e, a) for e, a in pairs], None
 
 
 # -- normalisation --------------------------------------------------------------------------
@@ -289,6 +323,35 @@ def _json_fields(expected: str, answer: str) -> Score:
     return Score(_f1(len(gold & got), len(got), len(gold)))
 
 
+def _library(function: Callable[[str, str], float]) -> Callable[[str, str], Score]:
+    def score(expected: str, answer: str) -> Score:
+        return Score(function(expected, answer))
+
+    return score
+
+
+def _tfidf_batch(pairs: Sequence[tuple[str, str]], store: Any) -> tuple[list[Score], None]:
+    return [Score(v) for v in _similarity.tfidf_scores(pairs)], None
+
+
+def _one_pair(batch: BatchFunction) -> Callable[[str, str], Score]:
+    """A batch metric asked for one pair: the batch of that pair (TF-IDF fitted on it)."""
+    def score(expected: str, answer: str) -> Score:
+        return batch([(expected, answer)], None)[0][0]
+
+    return score
+
+
+def _embedding_metric(info: Any, provider: Any) -> Metric:
+    def batch(pairs: Sequence[tuple[str, str]], store: Any) -> tuple[list[Score], dict[str, Any]]:
+        values, usage = _similarity.embedding_scores(
+            pairs, info=info, provider=provider, cache=_similarity.EmbeddingCache.of(store))
+        return [Score(v) for v in values], usage.to_dict()
+
+    return Metric("similarity", _similarity.embedding_description(info.key), False, "built-in",
+                  _one_pair(batch), batch)
+
+
 _BUILTINS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -300,6 +363,17 @@ _BUILTINS: dict[str, Metric] = {
                False, "built-in", _token_f1),
         Metric("json-fields", "F1 over the fields of JSON answers; unparseable answers score 0",
                False, "built-in", _json_fields),
+        Metric("rouge-l", "ROUGE-L F-measure (rouge-score, Porter stemming): the longest common "
+               "word sequence with the expected answer", False, "built-in",
+               _library(_textmetrics.rouge_l)),
+        Metric("chrf", "chrF (sacrebleu sentence_chrf, defaults) / 100: character n-gram "
+               "overlap with the expected answer", False, "built-in",
+               _library(_textmetrics.chrf)),
+        Metric("bleu", "sentence BLEU (sacrebleu sentence_bleu, exp smoothing) / 100: word "
+               "n-gram overlap with the expected answer", False, "built-in",
+               _library(_textmetrics.bleu)),
+        Metric("similarity", _similarity.TFIDF_DESCRIPTION, False, "built-in",
+               _one_pair(_tfidf_batch), _tfidf_batch),
     )
 }
 BUILTIN_NAMES: tuple[str, ...] = tuple(_BUILTINS)
@@ -372,3 +446,21 @@ def get_metric(name: str, registry: "Registry | None" = None) -> Metric:
         hint="choose one of those, or install a plugin that registers the metric "
         "(`ftdecide plugins` lists plugin metrics)",
     )
+
+
+def for_run(metric: Metric, *, similarity: Mapping[str, Any] | None, catalog: Any,
+            items: Sequence[Any] = (), path: str = "") -> Metric:
+    """``metric`` as a run uses it, checked before any call.
+
+    ``similarity`` with an embedding ``model`` (``similarity: {model: ...}``)
+    turns the TF-IDF ``similarity`` into the embedding one, its provider
+    checked to have :meth:`~ftdecide.Provider.embed`. A reference-based
+    metric refuses eval ``items`` with an empty expected answer (``path``
+    names the eval file in the message).
+    """
+    _textmetrics.check_references(metric.name, items, path=path)
+    model = (similarity or {}).get("model")
+    if metric.name == "similarity" and metric.source == "built-in" and model:
+        info, provider = _similarity.resolve_embedding_model(str(model), catalog)
+        return _embedding_metric(info, provider)
+    return metric

@@ -42,6 +42,9 @@ class Preflight:
     """A job with the same data and settings that the run reuses, follows or resumes."""
     planned_tune: Any = None
     """The fine-tune the config asks for, planned (also when a previous job stands in for it)."""
+    judge: Any = None
+    """The ``judge`` metric's grader (:class:`~ftdecide.compare._judge_run.JudgePlan`): its
+    model resolved and the human labels read, before any call."""
 
     @property
     def tune_cost_usd(self) -> float:
@@ -59,14 +62,19 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     and settings stands in for a new fine-tune (unless ``retrain``): it costs
     the run nothing and its model plans the fine-tuned arms.
     """
+    from ftdecide.compare import _judge_run
     from ftdecide.compare import _metrics as metrics_mod
 
-    metric = metrics_mod.get_metric(config.metric)
+    judge = _judge_run.prepare(config, catalog)
+    metric = (_judge_run.JudgeMetric(judge.spec) if judge is not None
+              else metrics_mod.get_metric(config.metric))
     if config.price_as:
         catalog.resolve(config.price_as)
     check_output_dir(config.out, what="out")
     prep = Prepared(config)
     audit = audit_items(config, prep)
+    metric = metrics_mod.for_run(metric, similarity=config.similarity, catalog=catalog,
+                                 items=prep.items, path=config.eval)
     state = state or {}
     training = state.get("training") or {}
     tuned_model = config.tuned
@@ -89,12 +97,12 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
             tuned_model = f"{previous.record.provider}/{previous.record.fine_tuned_model}"
     prompts = build_prompts(prep, config.arms)
     arms = config.arms if tuned_model or config.tune is None else tuple(
-        a for a in config.arms if a not in TUNED_ARMS)
+        a for a in config.arms if a not in TUNED_ARMS or a in config.arm_models)
     plans = make_plans(catalog, replace(config, arms=arms), prompts, tuned_model)
     calls = plan_calls(plans, config)
     return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,
                      tune_plan=tune_plan, tuned_model=tuned_model, previous=previous,
-                     planned_tune=planned, audit=audit)
+                     planned_tune=planned, audit=audit, judge=judge)
 
 
 def audit_items(config: CompareConfig, prep: Prepared) -> dict[str, Any]:
@@ -160,12 +168,24 @@ def pending(calls: list[Call], store: Any, recorded: Mapping[Any, Any]) -> list[
             and (store is None or store.cached(c.key) is None)]
 
 
-def check_budget(pf: Preflight, config: CompareConfig, to_send: list[Call]) -> None:
+def judge_forecast(pf: Preflight, config: CompareConfig, store: Any,
+                   recorded: Mapping[Any, Any]) -> Any:
+    """The judge phase's calls still to make and their cost (None without a judge)."""
+    if pf.judge is None:
+        return None
+    from ftdecide.compare._judge_run import forecast
+
+    return forecast(pf.judge, pf.prep.items, pf.calls, arms=config.arms, baseline=config.baseline,
+                    max_tokens=config.max_tokens, store=store, recorded=recorded)
+
+
+def check_budget(pf: Preflight, config: CompareConfig, to_send: list[Call],
+                 judge_floor_usd: float = 0.0) -> None:
     """Refuse a budget the run cannot fit in, before anything is spent.
 
     The least a run can cost is the new fine-tune's estimate plus the prompt
-    tokens alone of every call still to send (answers cost more, so this is
-    a floor). When that floor is above ``max_cost_usd`` the real run would
+    tokens alone of every call still to send, the judge's included (without
+    the answers they grade; answers cost more, so this is a floor). When that floor is above ``max_cost_usd`` the real run would
     stop part-way with the money spent and no answer to the question; it is
     refused here instead. A budget between the floor and the upper bound
     (prompt + max_tokens) is allowed: the runner stops before a call that
@@ -173,10 +193,12 @@ def check_budget(pf: Preflight, config: CompareConfig, to_send: list[Call]) -> N
     """
     if config.max_cost_usd is None:
         return
-    floor = pf.tune_cost_usd + sum(c.min_cost_usd for c in to_send)
+    floor = pf.tune_cost_usd + sum(c.min_cost_usd for c in to_send) + judge_floor_usd
     if floor > config.max_cost_usd:
         parts = (f"the fine-tune's estimate plus the prompt tokens of {len(to_send):,} calls"
                  if pf.tune_plan is not None else f"the prompt tokens of {len(to_send):,} calls")
+        if judge_floor_usd:
+            parts += " and of the judge's calls"
         raise UsageError(
             f"the run costs at least ${floor:,.4f} ({parts}) and --max-cost / max_cost_usd is "
             f"${config.max_cost_usd:,.4f}; nothing was called",

@@ -24,12 +24,13 @@ from ftdecide.compare._economics import (
     _priced_as,
     _training_cost_as,
     arm_economics,
-    break_even,
+    compare_costs,
 )
 from ftdecide.compare._runner import RunOutcome
 from ftdecide.compare._scoring import score_run
 from ftdecide.compare._verdict import verdict
 from ftdecide.pricing._catalog import Catalog
+from ftdecide.pricing._serving import UNPRICED_SELF_HOSTED, is_self_hosted, serving_costs
 from ftdecide.providers import ModelInfo
 from ftdecide.tune._learned import learned, tune_longer_hint
 
@@ -47,7 +48,12 @@ def _sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _price_entry(info: ModelInfo) -> dict[str, Any]:
+def _price_entry(info: ModelInfo, *, self_hosted: bool = False) -> dict[str, Any]:
+    if self_hosted:
+        return {"model": info.key, "input_per_1m": None, "cached_input_per_1m": None,
+                "output_per_1m": None, "training_per_1m": None, "hosting_per_hour": None,
+                "shutdown": None, "as_of": None, "kind": "self-hosted",
+                "source": "self-hosted: priced in hardware time, not per token (see serving)"}
     return {"model": info.key, "input_per_1m": info.input_per_1m,
             "cached_input_per_1m": info.cached_input_per_1m, "output_per_1m": info.output_per_1m,
             "training_per_1m": info.training_per_1m, "hosting_per_hour": info.hosting_per_hour,
@@ -75,11 +81,19 @@ def _versions() -> dict[str, str]:
 def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any, *,
              run_id: str, created: str, command: str, catalog: Catalog,
              training: dict[str, Any] | None, complete: bool,
-             audit: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The results mapping (``results.json``; the schema the report renders)."""
+             audit: dict[str, Any] | None = None, store: Any = None,
+             judge: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results mapping (``results.json``; the schema the report renders).
+
+    ``store`` caches what scoring calls (``similarity``'s embeddings); their
+    usage and cost go to ``metric.evaluation`` and ``evaluation_cost_usd``,
+    never into an arm's serving cost. ``judge`` is the judge block
+    (:meth:`JudgeMetric.results <ftdecide.compare._judge_run.JudgeMetric.results>`): its
+    agreement with people and its evaluation cost, which ``evaluation_cost_usd`` includes.
+    """
     config = prep.config
     scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
-                                  seed=config.seed)
+                                  seed=config.seed, store=store)
     today = _dt.date.fromisoformat(created[:10])
     from ftdecide.compare import _stats as stats
 
@@ -90,12 +104,35 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         done = [it.id for it in prep.items if (arm, it.id) in outcome.results]
         res = [outcome.results[(arm, i)] for i in done]
         n = len(res)
+        tokens_mean = {"input_mean": (sum(r.input_tokens for r in res) / n) if n else None,
+                       "output_mean": (sum(r.output_tokens for r in res) / n) if n else None}
+        serving_spec = config.arm_serving.get(arm)
+        self_hosted = serving_spec is not None or is_self_hosted(plan.info.provider, plan.provider)
+        if self_hosted and serving_spec is None:
+            serving_spec = config.serving
+        serving = None
+        unpriced = None
         if price_info is not None:
             cost_per_request = _priced_as(price_info, arm in TUNED_ARMS,
                                           [(plan.messages[i], outcome.results[(arm, i)].text) for i in done])
+            kind = f"price_as {price_info.key}"
+        elif self_hosted and serving_spec is not None and n:
+            serving = serving_costs(serving_spec, model=plan.info.key,
+                                    parameters=plan.info.parameters,
+                                    tokens_in=tokens_mean["input_mean"] or 0.0,
+                                    tokens_out=tokens_mean["output_mean"] or 0.0,
+                                    requests_per_month=config.requests_per_month)
+            cost_per_request = serving["cost_per_request_usd"]
+            unpriced = serving.get("unpriced_reason")
+            kind = "self-hosted hardware time"
+        elif self_hosted:
+            cost_per_request = None
+            unpriced = UNPRICED_SELF_HOSTED
+            kind = "self-hosted (unpriced)"
         else:
             costs_known = [r.cost_usd for r in res if r.cost_usd is not None]
             cost_per_request = (sum(costs_known) / n) if n and len(costs_known) == n else None
+            kind = "hosted price"
         cpr[arm] = cost_per_request
         training_cost = 0.0
         training_kind = None
@@ -103,15 +140,19 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         if arm in TUNED_ARMS and price_info is not None:
             training_cost = _training_cost_as(price_info, config.train)
             training_kind = "estimated"
-        elif arm in TUNED_ARMS and training:
+        elif arm in TUNED_ARMS and training and arm not in config.arm_models:
             actual = training.get("actual_cost_usd")
             training_cost = float(actual if actual is not None else training.get("estimated_cost_usd") or 0.0)
             training_kind = "actual" if actual is not None else "estimated"
         econ = arm_economics(cost_per_request, requests_per_month=config.requests_per_month,
                              training_cost_usd=training_cost,
                              hosting_per_hour=cost_info.hosting_per_hour if arm in TUNED_ARMS else None,
-                             amortisation_months=_amortisation_months(cost_info, today))
+                             amortisation_months=_amortisation_months(cost_info, today),
+                             serving=serving if price_info is None else None)
         econ["training_cost_kind"] = training_kind
+        econ["cost_kind"] = kind
+        if unpriced:
+            econ["unpriced_reason"] = unpriced
         if price_info is not None:
             econ["priced_as"] = price_info.key
         first = prep.items[0].id
@@ -123,11 +164,12 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
             "model": plan.info.key,
             "quality": scored["quality"][arm],
             "vs_baseline": scored["vs_baseline"][arm],
-            "tokens": {"input_mean": (sum(r.input_tokens for r in res) / n) if n else None,
-                       "output_mean": (sum(r.output_tokens for r in res) / n) if n else None},
+            "tokens": tokens_mean,
             "cost_per_1k_usd": None if cost_per_request is None else cost_per_request * 1000,
             "monthly_cost_usd": econ["monthly_inference_usd"],
             "economics": econ,
+            "cost_kind": kind,
+            "serving": None if serving is None else _serving_block(serving),
             "latency_p50_s": stats.percentile([r.latency_s for r in res], 50),
             "latency_p95_s": stats.percentile([r.latency_s for r in res], 95),
             "calls": n,
@@ -143,12 +185,19 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
             econ["break_even_requests_per_month"] = None
             econ["break_even_reason"] = "baseline"
             continue
-        be, reason = break_even(econ, base_econ, cpr[arm], cpr[config.baseline])
-        econ["break_even_requests_per_month"] = be
-        econ["break_even_reason"] = reason
+        found = compare_costs(econ, base_econ, cpr[arm], cpr[config.baseline])
+        econ["break_even_requests_per_month"] = found["above"]
+        econ["break_even_reason"] = found["reason"]
+        econ["cheaper_below_requests_per_month"] = found["below"]
+    pairs = self_hosting_pairs(arms, cpr)
+    # models served on the user's hardware have no per-token price to list (not $0)
+    served = {a["model"] for a in arms.values() if str(a.get("cost_kind")).startswith("self-hosted")}
     infos = {plan.info.key: plan.info for plan in plans.values()}
     if price_info is not None:
         infos[price_info.key] = price_info
+    if judge is not None:  # the evaluation cost is priced too; list the judge's prices
+        judge_info = catalog.resolve(judge["model"])
+        infos.setdefault(judge_info.key, judge_info)
     data_prov: dict[str, Any] = {
         "train": {"path": config.train, "sha256": _sha256(config.train), "examples": len(prep.train)},
         "eval": {"path": config.eval, "sha256": _sha256(config.eval), "examples": len(prep.items)},
@@ -165,13 +214,19 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         "task": {"name": config.task or Path(config.eval).parent.name or "task",
                  **({"description": _price_as_note(price_info)} if price_info else {})},
         "metric": {"name": metric.name, "binary": bool(getattr(metric, "binary", False)),
-                   "description": getattr(metric, "description", "")},
+                   "description": getattr(metric, "description", ""),
+                   "evaluation": scored.get("evaluation")},
+        # what scoring itself cost (embeddings; the judge's calls below), apart from the arms'
+        # serving cost; None when unknown, 0 when scoring called nothing paid
+        "evaluation_cost_usd": (scored["evaluation"] or {}).get("cost_usd", 0.0)
+        if scored.get("evaluation") else 0.0,
         "baseline": config.baseline,
         "requests_per_month": config.requests_per_month,
         "arms": arms,
+        "self_hosting": pairs,
         "training": training,
         "items": items_out,
-        "prices": [_price_entry(i) for i in infos.values()],
+        "prices": [_price_entry(i, self_hosted=i.key in served) for i in infos.values()],
         "provenance": {
             "ftdecide_version": versions["ftdecide"],
             "python": platform.python_version(),
@@ -184,8 +239,49 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     }
     if audit is not None:
         results["audit"] = _with_measured_power(audit, results)
+    if judge is not None:
+        results["judge"] = judge
+        # the run's evaluation cost is all scoring cost: the judge's calls and any embeddings
+        # (unknown when either is unknown, never $0)
+        spent = (results["evaluation_cost_usd"], judge.get("evaluation_cost_usd"))
+        results["evaluation_cost_usd"] = None if None in spent else sum(spent)
     results["verdict"] = verdict(results)
     return results
+
+
+def _serving_block(serving: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``serving`` of an arm in results and ``--json``."""
+    keys = ("hardware", "usd_per_hour", "rate_as_of", "rate_source", "utilization",
+            "min_instances", "max_instances", "throughput_source", "throughput_detail", "throughput_kind",
+            "tokens_per_s", "busy_seconds_per_request", "instances", "instances_needed",
+            "fixed_monthly_usd", "over_capacity", "capacity_requests_per_month",
+            "requests_per_month_per_instance", "floor_requests_per_month", "kind",
+            "unpriced_reason")
+    return {k: serving.get(k) for k in keys if k in serving}
+
+
+def self_hosting_pairs(arms: Mapping[str, Any], cpr: Mapping[str, float | None]) -> list[dict[str, Any]]:
+    """Break-even between every self-hosted arm and every hosted arm (whatever the baseline).
+
+    ``above``: the volume from which self-hosting is cheaper; below it the fixed floor
+    (``min_instances`` all month) makes self-hosting dearer.
+    """
+    out = []
+    for s_name, s_arm in arms.items():
+        if not s_arm.get("serving") or cpr.get(s_name) is None:
+            continue
+        for h_name, h_arm in arms.items():
+            if h_arm.get("cost_kind") != "hosted price" or cpr.get(h_name) is None:
+                continue
+            found = compare_costs(s_arm["economics"], h_arm["economics"], cpr[s_name], cpr[h_name])
+            out.append({"self_hosted": s_name, "hosted": h_name,
+                        "self_hosted_model": s_arm["model"], "hosted_model": h_arm["model"],
+                        "hardware": s_arm["serving"]["hardware"],
+                        "break_even_requests_per_month": found["above"],
+                        "cheaper_below_requests_per_month": found["below"],
+                        "fixed_monthly_usd": s_arm["serving"]["fixed_monthly_usd"],
+                        "reason": found["reason"]})
+    return out
 
 
 def _with_measured_power(audit: dict[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:

@@ -262,6 +262,8 @@ class Runner:
         """On resume: poll the batches submitted before the interruption."""
         by_id = {f"{c.arm}|{c.item}": c for c in calls}
         for batch in list(self.store.open_batches(self.run_id)):
+            if not any(f"{m['arm']}|{m['item']}" in by_id for m in batch["calls"]):
+                continue  # another phase's batch (the judge's while the arms run): it polls it
             members = {cid: by_id[cid] for cid in (f"{m['arm']}|{m['item']}" for m in batch["calls"])
                        if cid in by_id and (by_id[cid].arm, by_id[cid].item) not in out.results}
             if not members:

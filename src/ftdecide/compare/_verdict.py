@@ -22,8 +22,15 @@ def verdict(results: Mapping[str, Any]) -> str:
     """One sentence a team can act on: which arm wins, by how much, at what cost, and what
     the evidence cannot carry (a tune that did not learn)."""
     floor = _floor_caveat(results)
-    # below the floor nothing else the run measured supports a choice: say that first
-    sentence = floor[0] if floor else _main_verdict(results)
+    judge = _judge_sentence(results)
+    # below the floor nothing else the run measured supports a choice: say that first;
+    # an uncalibrated judge supports none either
+    if floor:
+        sentence = floor[0]
+    elif judge is not None and not judge[0]:
+        sentence = judge[1]
+    else:
+        sentence = _main_verdict(results) + (f"; {judge[1]}" if judge else "")
     for caveat in caveats(results):
         sentence += f"; {caveat}"
     return sentence
@@ -43,7 +50,69 @@ def caveats(results: Mapping[str, Any]) -> list[str]:
         notes.append(f"the fine-tune overfit ({learned.get('reason')}): fewer epochs or more "
                      "examples may do better")
     notes += _data_caveats(results.get("audit") or {})
+    for a in results["arms"].values():
+        serving = a.get("serving") or {}
+        if serving.get("over_capacity"):
+            notes.append(f"{a['label']} on {serving['hardware']} needs {serving['instances_needed']} "
+                         f"instances at your volume but max_instances is {serving['max_instances']}")
     return notes
+
+
+def _kappa_text(agree: Mapping[str, Any]) -> str:
+    ci = agree.get("kappa_ci")
+    kappa = agree.get("kappa")
+    text = "κ undefined" if kappa is None else f"κ {kappa:.2f}"
+    if kappa is not None and ci:
+        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return text
+
+
+def _judge_sentence(results: Mapping[str, Any]) -> tuple[bool, str] | None:
+    """(calibrated, what to say) when the arms are scored by a judge; None otherwise.
+
+    An uncalibrated judge (κ below the threshold, or no human labels) is named as
+    such and no arm is called better on its scores alone; what it measured is
+    still given, with the config line that would settle it.
+    """
+    judge = results.get("judge")
+    if not judge or (results.get("metric") or {}).get("name") != "judge":
+        return None
+    model = judge.get("model")
+    agree = judge.get("agreement")
+    threshold = judge.get("kappa_threshold", 0.6)
+    if judge.get("calibrated") and agree:
+        return True, (f"judged by {model}, which agrees with people at {_kappa_text(agree)} on "
+                      f"{agree['n']} items ({agree['percent'] * 100:.0f} % agreement; always "
+                      f"{agree.get('constant_label')!s} would agree "
+                      f"{(agree.get('constant_baseline') or 0) * 100:.0f} %)")
+    if not agree:
+        why = "no human labels were given"
+        settle = ("label 30 or more eval items (a CSV with columns id,label, the id as in "
+                  "items.csv) and add `human_labels: labels.csv` to the config, then re-run "
+                  "(answers and judgments come from the cache)")
+    else:
+        why = (f"it agrees with people at {_kappa_text(agree)} on {agree['n']} labelled items, "
+               f"below {threshold}")
+        settle = ("label more items (human_labels:) or sharpen the rubric (judge: {rubric: ...}) "
+                  "and re-run until κ reaches " + str(threshold))
+    measured = _best_judged(results)
+    return False, (f"the judge ({model}) is not calibrated: {why}, so no arm is called better "
+                   f"on the judge alone{f' ({measured})' if measured else ''}; to settle it, "
+                   f"{settle}")
+
+
+def _best_judged(results: Mapping[str, Any]) -> str | None:
+    """What the judge's scores say, as a measurement, not a conclusion."""
+    arms = results["arms"]
+    base = arms[results["baseline"]]
+    candidates = [a for n, a in arms.items() if n != results["baseline"]
+                  and (a.get("vs_baseline") or {}).get("ci_low") is not None]
+    if not candidates:
+        return None
+    top = max(candidates, key=lambda a: a["vs_baseline"]["diff"])
+    v = top["vs_baseline"]
+    return (f"judge scores: best {top['label']} {v['diff'] * 100:+.1f} points "
+            f"[{v['ci_low'] * 100:.1f}, {v['ci_high'] * 100:.1f}] over {base['label']}")
 
 
 def _floor_caveat(results: Mapping[str, Any]) -> list[str]:
@@ -120,7 +189,7 @@ def _main_verdict(results: Mapping[str, Any]) -> str:
         return (f"keep {base_label}: no arm beats it with confidence "
                 f"(best: {top['label']} {tv['diff'] * 100:+.1f} points "
                 f"[{tv['ci_low'] * 100:.1f}, {tv['ci_high'] * 100:.1f}])")
-    parts = [f"{best['label']}: {pts} over {base_label}"]
+    parts = [f"{_where(best)}: {pts} over {base_label}"]
     pct = _percent(best["tokens"]["input_mean"], base["tokens"]["input_mean"])
     if pct is not None and abs(pct) >= 1:
         parts.append(f"{abs(pct):.0f} % {'fewer' if pct < 0 else 'more'} prompt tokens")
@@ -141,8 +210,32 @@ def _main_verdict(results: Mapping[str, Any]) -> str:
     return sentence
 
 
+def _where(arm: Mapping[str, Any]) -> str:
+    """An arm's label, with the hardware it is self-hosted on."""
+    serving = arm.get("serving") or {}
+    return f"{arm['label']} on {serving['hardware']}" if serving.get("hardware") else arm["label"]
+
+
+def _monthly_clause(arm: Mapping[str, Any], base: Mapping[str, Any]) -> str | None:
+    """"$Y/month at your volume vs $Z for few-shot on gpt-4.1-mini": where an arm is
+    self-hosted or runs another model than the baseline, the bills say more than a ratio."""
+    if not (arm.get("serving") or base.get("serving")) and arm.get("model") == base.get("model"):
+        return None
+    mine = (arm.get("economics") or {}).get("monthly_total_usd")
+    theirs = (base.get("economics") or {}).get("monthly_total_usd")
+    if mine is None or theirs is None:
+        return None
+    model = str(base.get("model") or "").split("/", 1)[-1]
+    on = f"on {(base.get('serving') or {}).get('hardware')}" if base.get("serving") else f"on {model}"
+    return (f"{money_sentence(mine)}/month at your volume vs {money_sentence(theirs)} for "
+            f"{base['label']} {on}")
+
+
 def _cost_clause(arm: Mapping[str, Any], base: Mapping[str, Any]) -> str | None:
     """How an arm's costs compare with the baseline's, in a few words (None: nothing to say)."""
+    monthly = _monthly_clause(arm, base)
+    if monthly is not None:
+        return monthly
     econ = arm.get("economics") or {}
     training = econ.get("training_cost_usd") or 0.0
     be = econ.get("break_even_requests_per_month")

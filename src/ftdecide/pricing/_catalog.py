@@ -40,7 +40,7 @@ _FLOAT_FIELDS = {
     "training_per_1m", "input_per_1m", "cached_input_per_1m", "output_per_1m",
     "ft_input_per_1m", "ft_cached_input_per_1m", "ft_output_per_1m", "hosting_per_hour",
 }
-_INT_FIELDS = {"training_token_limit", "context_window"}
+_INT_FIELDS = {"training_token_limit", "context_window", "parameters"}
 _DATE_FIELDS = {"shutdown", "as_of"}
 _STR_FIELDS = {"encoding", "source", "notes", "id", "provider"}
 

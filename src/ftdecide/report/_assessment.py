@@ -198,7 +198,7 @@ def render_assessment(result: Any) -> str:
     """The HTML page of an :class:`ftdecide.assess.Assessment` (with its comparison when it has one)."""
     from markupsafe import Markup
 
-    from ftdecide.report._charts import all_charts
+    from ftdecide.report._curvechart import report_charts
     from ftdecide.report._view import build
 
     a = assessment_context(result)
@@ -220,7 +220,7 @@ def render_assessment(result: Any) -> str:
            "img-src 'none'; font-src 'none'; connect-src 'none'; media-src 'none'; "
            "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'")
     charts = [{"id": c.id, "title": c.title, "caption": c.caption, "svg": Markup(c.svg)}
-              for c in all_charts(results)]
+              for c in report_charts(results)]
     return env.get_template("assessment_run.html.j2").render(
         **context, a=a, charts=charts, csp=csp, css=Markup(css), js=Markup(js))
 

@@ -395,20 +395,24 @@ def quality_vs_cost(results: Mapping[str, Any]) -> Chart:
 # --------------------------------------------------------------------------- (b) monthly cost
 
 
-def _cost_line(arm: Mapping[str, Any]) -> tuple[float, float] | None:
-    """(fixed per month, cost per request) of an arm, from the stored figures."""
+def _cost_line(arm: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    """(fixed per month, cost per request, floor): the bill at v is fixed + max(floor, v × cost)."""
     per_1k = arm.get("cost_per_1k_usd")
     if per_1k is None:
         return None
     eco = arm.get("economics") or {}
     per_request = float(per_1k) / 1000
+    floor = float(eco.get("serving_floor_usd") or 0.0)
     total, inference = eco.get("monthly_total_usd"), arm.get("monthly_cost_usd")
-    if total is not None and inference is not None:
+    if floor:
+        months = eco.get("amortisation_months") or 12
+        fixed = float(eco.get("hosting_per_month_usd") or 0) + float(eco.get("training_cost_usd") or 0) / months
+    elif total is not None and inference is not None:
         fixed = float(total) - float(inference)
     else:
         months = eco.get("amortisation_months") or 12
         fixed = float(eco.get("hosting_per_month_usd") or 0) + float(eco.get("training_cost_usd") or 0) / months
-    return max(fixed, 0.0), per_request
+    return max(fixed, 0.0), per_request, floor
 
 
 def monthly_cost(results: Mapping[str, Any]) -> Chart:
@@ -424,13 +428,19 @@ def monthly_cost(results: Mapping[str, Any]) -> Chart:
         if cl is None:
             skipped.append(label)
             continue
-        be = (arm.get("economics") or {}).get("break_even_requests_per_month")
-        lines.append({"key": key, "label": label, "fixed": cl[0], "per": cl[1], "style": _style(i),
+        eco = arm.get("economics") or {}  # a hosted arm against a self-hosted floor: cheaper below
+        be = eco.get("break_even_requests_per_month") or eco.get("cheaper_below_requests_per_month")
+        lines.append({"key": key, "label": label, "fixed": cl[0], "per": cl[1], "floor": cl[2],
+                      "style": _style(i),
                       "break_even": float(be) if be is not None and float(be) > 0 else None,
                       "baseline": key == baseline})
 
     marks = [float(rpm)] if rpm else []
     marks += [ln["break_even"] for ln in lines if ln["break_even"]]
+    # where each self-hosted line leaves its floor, and where hosted lines reach it
+    marks += [ln["floor"] / ln["per"] for ln in lines if ln["floor"] and ln["per"] > 0]
+    marks += [other["floor"] / ln["per"] for ln in lines for other in lines
+              if other["floor"] and not ln["floor"] and ln["per"] > 0]
     marks = [m for m in marks if m > 0] or [1000.0]
     log_x = max(marks) / min(marks) > 10
     if log_x:
@@ -439,7 +449,7 @@ def monthly_cost(results: Mapping[str, Any]) -> Chart:
         xlo, xhi = nice_range(0.0, max(marks) * 1.6)
 
     def total(ln: Mapping[str, Any], v: float) -> float:
-        return ln["fixed"] + ln["per"] * v
+        return ln["fixed"] + max(ln["floor"], ln["per"] * v)
 
     samples = ([xlo * (xhi / xlo) ** (k / 80) for k in range(81)] if log_x
                else [xlo + (xhi - xlo) * k / 80 for k in range(81)])
@@ -462,6 +472,9 @@ def monthly_cost(results: Mapping[str, Any]) -> Chart:
     desc_parts = []
     for ln in lines:
         part = f"{ln['label']}: {fmt.money(ln['fixed'])} a month fixed plus {fmt.money(ln['per'] * 1000)} per 1,000 requests"
+        if ln["floor"]:
+            part += (f", self-hosted: never below its floor of {fmt.money(ln['floor'])} a month "
+                     "(the instances kept up)")
         if ln["break_even"]:
             part += f", breaks even with the baseline at {fmt.count(ln['break_even'])} requests a month"
         desc_parts.append(part)
@@ -486,6 +499,10 @@ def monthly_cost(results: Mapping[str, Any]) -> Chart:
         pts = " ".join(f"{_n(x(v))},{_n(y(total(ln, v)))}" for v in samples)
         svg.el("polyline", points=pts, fill="none", stroke=colour, stroke_width=3 if ln["baseline"] else 2.25,
                stroke_dasharray=dash or None, stroke_linejoin="round")
+    for ln in (ln for ln in lines if ln["floor"]):
+        colour, py = ln["style"][0], y(ln["fixed"] + ln["floor"])
+        svg.el("text", f"{_short(ln['label'], 24)}: self-hosting floor {fmt.money(ln['floor'])}/month",
+               x=_n(frame.left + 6), y=_n(py - 6), fill=colour, font_size=FONT - 1, class_="serving-floor", **HALO)
     for ln in lines:
         be = ln["break_even"]
         if not be or ln["baseline"] or not (xlo <= be <= xhi):
@@ -503,6 +520,10 @@ def monthly_cost(results: Mapping[str, Any]) -> Chart:
                "plus hosting and its training spread over the months it is used. Where an arm's line "
                "crosses the baseline's (open circles) it breaks even: at higher volumes the line that "
                "is lower is cheaper. The dotted vertical line is the volume in this run's settings.")
+    if any(ln["floor"] for ln in lines):
+        caption += (" A self-hosted arm's line is flat at its floor (the instances kept up all "
+                    "month, used or not) until its traffic fills them, then rises with volume: "
+                    "below the crossing the floor makes self-hosting dearer.")
     if log_x:
         caption += " Volume is on a log scale" + (" and so is cost" if log_y else "") + \
                    " because the break-even points and your volume are far apart."

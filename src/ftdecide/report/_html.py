@@ -9,7 +9,8 @@ injected ``<script>`` would not run even if escaping ever failed, and
 everything a user or a model wrote is autoescaped by Jinja2 anyway.
 
 ``write_report`` writes ``report.html``, ``results.json`` (stable key order)
-and ``items.csv`` (one row per eval item, safe to open in a spreadsheet).
+and ``items.csv`` (one row per eval item, safe to open in a spreadsheet), and on
+request ``items.parquet`` (one row per item × arm; needs pyarrow).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any, Mapping
 from ftdecide.report import _format as fmt
 from ftdecide.report._view import build, check, redact
 
-__all__ = ["ReportFiles", "render_html", "write_report", "results_json", "items_csv"]
+__all__ = ["ReportFiles", "render_html", "write_report", "results_json", "items_csv",
+           "items_parquet", "parquet_modules"]
 
 # Mappings whose key order is the display order (kept); every other mapping is
 # written with sorted keys so two runs of the same data diff cleanly.
@@ -81,7 +83,7 @@ def render_html(results: Mapping[str, Any]) -> str:
     """
     from markupsafe import Markup
 
-    from ftdecide.report._charts import all_charts
+    from ftdecide.report._curvechart import report_charts
 
     context = build(results)
     css, js = _asset("report.css"), _asset("report.js")
@@ -91,7 +93,7 @@ def render_html(results: Mapping[str, Any]) -> str:
            "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'")
     charts = [{"id": c.id, "title": c.title, "caption": c.caption,
                # charts.py escapes every text and attribute it writes
-               "svg": Markup(c.svg)} for c in all_charts(results)]
+               "svg": Markup(c.svg)} for c in report_charts(results)]
     return _environment().get_template("report.html.j2").render(
         **context, charts=charts, csp=csp, css=Markup(css), js=Markup(js))
 
@@ -124,25 +126,94 @@ def _cell(value: Any) -> Any:
 
 
 def items_csv(results: Mapping[str, Any]) -> str:
-    """One row per eval item: id, input, expected, then ``<arm>_output``, ``<arm>_score``."""
+    """One row per eval item: id, input, expected, then ``<arm>_output``, ``<arm>_score``
+    (and ``<arm>_judge_score``, ``<arm>_judge_reason`` in a judged run).
+
+    Pivoted from :func:`ftdecide.compare.item_rows` (one row per item × arm),
+    the builder ``items.parquet`` and the Python API's ``Run.items()`` use too.
+    """
+    from ftdecide.compare import item_rows
+
     check(results)
     arms = list(results["arms"])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["id", "input", "expected"] + [f"{a}_{c}" for a in arms for c in ("output", "score")])
+    # a judged run adds the judge's score and reason per arm (what a person checks it against)
+    judged = isinstance(results.get("judge"), Mapping)
+    columns = ("output", "score", "judge_score", "judge_reason") if judged else ("output", "score")
+    writer.writerow(["id", "input", "expected"] + [f"{a}_{c}" for a in arms for c in columns])
     for item in results["items"]:
-        outputs = item.get("outputs") or {}
-        row: list[Any] = [str(item.get("id", "")), item.get("input") or "", item.get("expected") or ""]
+        rows = item_rows({"arms": results["arms"], "items": [item]})
+        row: list[Any] = [rows[0]["id"] if rows else str(item.get("id", "")),
+                          item.get("input") or "", item.get("expected") or ""]
+        by_arm = {r["arm"]: r for r in rows}
         for a in arms:
-            out = outputs.get(a) or {}
-            score = out.get("score")
-            if isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score):
-                score = repr(float(score))
-            else:
-                score = ""
-            row += [out.get("text") or "", score]
+            r = by_arm[a]
+            score = r["score"]
+            row += [r["answer"] or "", "" if score is None else repr(float(score))]
+            if judged:
+                j = r.get("judgment") if isinstance(r.get("judgment"), Mapping) else {}
+                verdict = j.get("score") if j.get("parsed") else ("unparseable" if j else "")
+                if j.get("parsed") and j.get("scale") == "pass-fail":
+                    verdict = "PASS" if verdict == 1 else "FAIL"
+                row += ["" if verdict is None else str(verdict), j.get("reason") or ""]
         writer.writerow([_cell(c) for c in row])
     return buf.getvalue()
+
+
+def items_parquet(results: Mapping[str, Any], path: Path) -> Path:
+    """``items.parquet``: :func:`ftdecide.compare.item_rows` as typed columns, one row per
+    item × arm (the table ``Run.items()`` returns). Needs pyarrow (the ``parquet`` extra)."""
+    from ftdecide.compare import ITEM_COLUMNS, item_rows
+
+    pa, pq = parquet_modules()
+    check(results)
+    rows = item_rows(results)
+    columns = list(ITEM_COLUMNS) + sorted({k for r in rows for k in r} - set(ITEM_COLUMNS))
+    # nested values (a judge's judgment ...) as JSON text: one column type whatever they hold
+    rows = [{c: (json.dumps(r.get(c), ensure_ascii=False, default=str)
+                 if isinstance(r.get(c), (Mapping, list, tuple)) else r.get(c))
+             for c in columns} for r in rows]
+    table = pa.Table.from_pylist(rows, schema=_parquet_schema(pa, columns, rows))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _parquet_schema(pa: Any, columns: list[str], rows: list[dict[str, Any]]) -> Any:
+    """Stable types for the known columns (an all-empty column still has its type)."""
+    known = {"id": pa.string(), "arm": pa.string(), "input": pa.string(), "expected": pa.string(),
+             "answer": pa.string(), "score": pa.float64(), "input_tokens": pa.int64(),
+             "output_tokens": pa.int64(), "cached_input_tokens": pa.int64(),
+             "latency_s": pa.float64(), "cost_usd": pa.float64(), "cached": pa.bool_(),
+             "error": pa.string()}
+    fields = []
+    for c in columns:
+        if c in known:
+            fields.append(pa.field(c, known[c]))
+        else:  # a newer key: let pyarrow infer it from the values
+            fields.append(pa.field(c, pa.array([r.get(c) for r in rows]).type))
+    return pa.schema(fields)
+
+
+def parquet_modules() -> tuple[Any, Any]:
+    """``pyarrow`` and ``pyarrow.parquet``, or a :class:`UsageError` saying how to get them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        from ftdecide.errors import UsageError
+
+        raise UsageError("--format parquet needs pyarrow, which is not installed",
+                         key="--format",
+                         hint="pip install 'ftdecide[parquet]' (or use --format csv)") from None
+    return pa, pq
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -157,13 +228,24 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_report(results: Mapping[str, Any], out_dir: Path) -> ReportFiles:
-    """Write ``report.html``, ``results.json`` and ``items.csv`` into ``out_dir``."""
+def write_report(results: Mapping[str, Any], out_dir: Path, *,
+                 items_format: str = "csv") -> ReportFiles:
+    """Write ``report.html``, ``results.json`` and ``items.csv`` into ``out_dir``; with
+    ``items_format="parquet"`` also ``items.parquet`` (one row per item × arm)."""
+    if items_format not in ("csv", "parquet"):
+        from ftdecide.errors import UsageError
+
+        raise UsageError(f"unknown items format {items_format!r}", key="--format",
+                         hint="csv or parquet")
+    if items_format == "parquet":
+        parquet_modules()  # before anything is written
     html = render_html(results)  # first: bad results write nothing
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out_dir / "report.html", out_dir / "results.json", out_dir / "items.csv")
     _write_atomic(files.results_json, results_json(results))
     _write_atomic(files.items_csv, items_csv(results))
+    if items_format == "parquet":
+        items_parquet(results, out_dir / "items.parquet")
     _write_atomic(files.html, html)
     return files

@@ -149,7 +149,11 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
             "monthly": arm.get("monthly_cost_usd"),
             "eco": {k: eco.get(k) for k in ("training_cost_usd", "training_cost_kind", "hosting_per_month_usd",
                                             "amortisation_months", "monthly_total_usd",
-                                            "break_even_requests_per_month", "break_even_reason")},
+                                            "break_even_requests_per_month", "break_even_reason",
+                                            "serving_floor_usd", "cheaper_below_requests_per_month",
+                                            "unpriced_reason")},
+            "cost_kind": arm.get("cost_kind"),
+            "serving": _serving_view(arm.get("serving")),
             "p50": arm.get("latency_p50_s"),
             "p95": arm.get("latency_p95_s"),
             "calls": arm.get("calls"),
@@ -177,7 +181,8 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
                          "text": _content((o or {}).get("text")),
                          "score": _num((o or {}).get("score")),
                          "cached": bool((o or {}).get("cached")),
-                         "error": (o or {}).get("error")})
+                         "error": (o or {}).get("error"),
+                         "judgment": _judgment_view((o or {}).get("judgment"))})
         ran = [o for o in outs if o["mark"] != "missing"]
         wrong = any(o["mark"] != "right" for o in ran)
         scores = {round(o["score"], 9) if o["score"] is not None else None for o in ran}
@@ -216,12 +221,14 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "status": results.get("status") or "complete",
         "task": {"name": task.get("name"), "description": task.get("description")},
         "metric": {"name": metric.get("name"), "binary": bool(metric.get("binary")),
-                   "description": metric.get("description")},
+                   "description": metric.get("description"),
+                   "evaluation": metric.get("evaluation")},
         "baseline": baseline,
         "baseline_label": labels[baseline],
         "requests_per_month": results.get("requests_per_month"),
         "verdict": results.get("verdict"),
         "arms": arms,
+        "self_hosting": [dict(p) for p in results.get("self_hosting") or [] if isinstance(p, Mapping)],
         "items": items,
         "item_counts": {"all": len(items), **counts},
         "training": None if not training else {
@@ -235,6 +242,12 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
         "prices": prices,
         "trivial": _trivial(results),
         "audit": _audit_view(results.get("audit")),
+        "learning_curve": results.get("learning_curve"),
+        "judge": _judge_view(results.get("judge"), labels),
+        # no judge on a free-text run (the audit found no label set): the report shows how to add one
+        "judge_empty": not isinstance(results.get("judge"), Mapping) and (
+            (results.get("audit") or {}).get("labels") or {}).get("categorical") is False,
+        "review": {"scale": review_scale(results), "file": f"human_labels-{results['run_id']}.csv"},
         "provenance": {
             "ftdecide_version": prov.get("ftdecide_version"),
             "python": prov.get("python"),
@@ -246,6 +259,19 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
             "data": data,
         },
     }
+
+
+def _serving_view(serving: Any) -> dict[str, Any] | None:
+    """An arm's self-hosted serving block, every key present (None for a hosted arm)."""
+    if not isinstance(serving, Mapping):
+        return None
+    keys = ("hardware", "usd_per_hour", "utilization", "min_instances", "max_instances",
+            "throughput_source", "throughput_detail", "throughput_kind", "tokens_per_s", "instances", "instances_needed",
+            "fixed_monthly_usd", "over_capacity", "capacity_requests_per_month", "rate_as_of",
+            "rate_source", "unpriced_reason")
+    view = {k: serving.get(k) for k in keys}
+    view["tokens_per_s"] = dict(serving.get("tokens_per_s") or {})
+    return view
 
 
 def _content(value: Any) -> str:
@@ -276,6 +302,30 @@ def _trivial(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _scale_name(value: Any) -> str | None:
+    """``"5"`` or ``"pass-fail"`` for a judge's ``scale`` setting, ``None`` when unknown."""
+    text = str(value).strip().lower().replace("_", "-").replace(" ", "") if value is not None else ""
+    if text in ("5", "1-5", "5.0"):
+        return "5"
+    if text in ("pass-fail", "passfail", "pass/fail", "binary", "2"):
+        return "pass-fail"
+    return None
+
+
+def review_scale(results: Mapping[str, Any]) -> str:
+    """The scale review mode starts on: the run's judge scale when it has one, else pass/fail.
+
+    A person's marks are meant to calibrate the judge, so they must be on its
+    scale; the judge block in the results is read first, then the config.
+    """
+    judge = results.get("judge")
+    config = ((results.get("provenance") or {}).get("config") or {}).get("judge")
+    for block in (judge, config):
+        if isinstance(block, Mapping) and (scale := _scale_name(block.get("scale"))):
+            return scale
+    return "pass-fail"
+
+
 def _audit_view(audit: Any) -> dict[str, Any] | None:
     if not isinstance(audit, Mapping) or not isinstance(audit.get("counts"), Mapping):
         return None
@@ -295,3 +345,49 @@ def _audit_view(audit: Any) -> dict[str, Any] | None:
     view.setdefault("leaks_in_run", 0)
     view.setdefault("min_detectable_diff", None)
     return view
+
+
+def _judgment_view(judgment: Any) -> dict[str, Any] | None:
+    """One grader judgment for the drill-down: score, reason, raw reply, its prompt."""
+    if not isinstance(judgment, Mapping):
+        return None
+    prompt = [{"role": str(m.get("role", "")), "content": _content(m.get("content"))}
+              for m in (judgment.get("prompt") or []) if isinstance(m, Mapping)]
+    pair = judgment.get("pairwise") if isinstance(judgment.get("pairwise"), Mapping) else None
+    score = judgment.get("score")
+    return {"parsed": judgment.get("parsed"),
+            "score": ("PASS" if score == 1 else "FAIL") if judgment.get("scale") == "pass-fail"
+            else score,
+            "value": _num(judgment.get("value")), "reason": judgment.get("reason"),
+            "raw": _content(judgment.get("raw")), "prompt": prompt,
+            "pairwise": None if pair is None else {
+                "outcome": pair.get("outcome") or "unparseable",
+                "arm_first": (pair.get("arm_first") or {}).get("winner") or "unparseable",
+                "baseline_first": (pair.get("baseline_first") or {}).get("winner") or "unparseable",
+                "raw_arm_first": _content((pair.get("arm_first") or {}).get("raw")),
+                "raw_baseline_first": _content((pair.get("baseline_first") or {}).get("raw"))}}
+
+
+def _judge_view(judge: Any, labels: Mapping[str, str]) -> dict[str, Any] | None:
+    """The judge section: who judged, how far people agree with it, what it cost."""
+    if not isinstance(judge, Mapping):
+        return None
+    agree = judge.get("agreement") if isinstance(judge.get("agreement"), Mapping) else None
+    pairwise = []
+    for arm, p in (judge.get("pairwise_results") or {}).items():
+        if isinstance(p, Mapping):
+            pairwise.append({"label": labels.get(arm, arm), **{k: p.get(k) for k in (
+                "wins", "losses", "ties", "unparseable", "n", "win_rate", "ci_low", "ci_high")}})
+    by_arm = [{"label": labels.get(a, a), "count": n}
+              for a, n in (judge.get("unparseable_by_arm") or {}).items() if n]
+    return {"model": judge.get("model"), "scale": judge.get("scale"),
+            "rubric": judge.get("rubric"), "calibrated": bool(judge.get("calibrated")),
+            "threshold": judge.get("kappa_threshold", 0.6),
+            "agreement": None if agree is None else {
+                "percent_ci": None, "kappa_ci": None, "constant_baseline_ci": None,
+                "kappa_weights": None, **agree},
+            "human_labels": judge.get("human_labels"),
+            "unparseable": judge.get("unparseable") or 0, "unparseable_by_arm": by_arm,
+            "calls": judge.get("calls"), "cached_calls": judge.get("cached_calls"),
+            "evaluation_cost_usd": judge.get("evaluation_cost_usd"),
+            "pairwise": pairwise}

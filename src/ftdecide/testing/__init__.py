@@ -10,12 +10,15 @@ through the real plugin manager.
 Layout: ``_server`` (the server: recording, failure injection, dispatch),
 ``_protocol`` (requests, replies, errors shared with the route handlers),
 ``_failures`` (the injected-failure rules), the routes by what they serve
-(``_chat``, ``_files``, ``_finetuning``, ``_batches``, ``_arm``),
-``_fixture`` (``openai_server``) and ``_fake`` (``FakeProvider``).
+(``_chat``, ``_embeddings``, ``_files``, ``_finetuning``, ``_batches``, ``_arm``),
+``_fixture`` (``openai_server``), ``_fake`` (``FakeProvider``) and ``_answers``
+(:func:`answer_key`: a responder that knows an eval set's answers).
 """
 
+from ftdecide.testing._answers import answer_key
 from ftdecide.testing._arm import ARM_DEPLOYMENT_PATH
-from ftdecide.testing._chat import echo_last_user
+from ftdecide.testing._chat import echo_last_user, reply_by_prompt
+from ftdecide.testing._embeddings import hashed_embedding
 from ftdecide.testing._fake import FakePlugin, FakeProvider, fake_plugin
 from ftdecide.testing._finetuning import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COLUMNS
 from ftdecide.testing._fixture import openai_server
@@ -31,8 +34,11 @@ __all__ = [
     "OpenAICompatibleServer",
     "RecordedRequest",
     "Reply",
+    "answer_key",
     "echo_last_user",
     "error_body",
     "fake_plugin",
+    "hashed_embedding",
     "openai_server",
+    "reply_by_prompt",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ftdecide.providers import content_text
 from ftdecide.testing._protocol import (
@@ -28,7 +28,7 @@ from ftdecide.testing._protocol import (
 if TYPE_CHECKING:
     from ftdecide.testing._server import OpenAICompatibleServer
 
-__all__ = ["Responder", "chat_completion", "echo_last_user"]
+__all__ = ["Responder", "chat_completion", "echo_last_user", "reply_by_prompt"]
 
 Responder = Callable[[Mapping[str, Any]], str]
 
@@ -39,6 +39,29 @@ def echo_last_user(request_json: Mapping[str, Any]) -> str:
         if isinstance(message, Mapping) and message.get("role") == "user":
             return content_text(message.get("content"))
     return ""
+
+
+def reply_by_prompt(rules: Sequence[tuple[str, "str | Responder"]],
+                    default: Responder | None = None) -> Responder:
+    """A responder keyed on the prompt: the first rule whose regular expression is found in
+    the request's messages (their text joined by newlines) answers, with its text or by
+    calling it with the request; ``default`` (echo) answers the rest.
+
+    Scripting a grader, say: ``reply_by_prompt([(r"You grade one answer", judge_rule)],
+    default=task_rule)`` answers the judge's calls and the arms' from one server.
+    """
+    compiled = [(re.compile(pattern, re.S), reply) for pattern, reply in rules]
+    fallback = default or echo_last_user
+
+    def respond(request_json: Mapping[str, Any]) -> str:
+        text = "\n".join(content_text(m.get("content")) for m in request_json.get("messages") or []
+                         if isinstance(m, Mapping))
+        for pattern, reply in compiled:
+            if pattern.search(text):
+                return reply if isinstance(reply, str) else reply(request_json)
+        return fallback(request_json)
+
+    return respond
 
 
 def chat_completion(server: OpenAICompatibleServer, request_json: Mapping[str, Any],

@@ -19,7 +19,7 @@ Example::
 Routes are a table of ``(method, path pattern, handler)``; a handler is
 ``handler(server, request, match)``. The built-in ones live with what they
 serve, each module exposing ``ROUTES``: chat completions and models in
-``_chat``, files in ``_files``, fine-tuning jobs in ``_finetuning``,
+``_chat``, embeddings in ``_embeddings``, files in ``_files``, fine-tuning jobs in ``_finetuning``,
 batches in ``_batches`` and Azure's control plane in ``_arm``. The same
 routes are served under OpenAI's ``/v1``, Azure's ``/openai`` (with a
 required ``api-version``) and Azure's ``/openai/v1``; the Azure prefixes get
@@ -47,7 +47,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Sequence
 
-from ftdecide.testing import _arm, _batches, _chat, _files, _finetuning
+from ftdecide.testing import _arm, _batches, _chat, _embeddings, _files, _finetuning
 from ftdecide.testing._chat import Responder, echo_last_user
 from ftdecide.testing._failures import _DEFAULT_FAILURES, _path_rule, _Rule
 from ftdecide.testing._protocol import (
@@ -71,7 +71,8 @@ PREFIXES = (("/v1", "openai"), ("/openai/v1", "azure"), ("/openai", "azure"))
 
 #: The routes served under every prefix, each ``(method, path below the prefix, handler)``.
 PREFIXED_ROUTES: tuple[tuple[str, str, Handler], ...] = (
-    *_chat.ROUTES, *_files.ROUTES, *_finetuning.ROUTES, *_batches.ROUTES)
+    *_chat.ROUTES, *_embeddings.ROUTES, *_files.ROUTES, *_finetuning.ROUTES,
+    *_batches.ROUTES)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,6 +112,8 @@ class OpenAICompatibleServer:
     - ``POST /chat/completions``, and Azure's
       ``POST /openai/deployments/{deployment}/chat/completions``
     - ``GET /models``
+    - ``POST /embeddings`` (deterministic hashed bag-of-words vectors, counted usage; see
+      ``_embeddings``), and Azure's ``POST /openai/deployments/{deployment}/embeddings``
     - files: ``POST /files`` (multipart), ``GET /files``, ``GET|DELETE
       /files/{id}``, ``GET /files/{id}/content``
     - fine-tuning: ``POST|GET /fine_tuning/jobs``, ``GET
@@ -191,6 +194,7 @@ class OpenAICompatibleServer:
             for method, path, handler in PREFIXED_ROUTES:
                 self.add_route(method, prefix + path, handler)
         self.add_route(*_chat.DEPLOYMENT_ROUTE)
+        self.add_route(*_embeddings.DEPLOYMENT_ROUTE)
         for method, path, handler in _arm.ROUTES:
             self.add_route(method, path, handler)
 
@@ -446,3 +450,13 @@ class OpenAICompatibleServer:
         """Models of the jobs that succeeded (what chat completions accept as ``ft:`` ids)."""
         return [j["fine_tuned_model"] for j in self.jobs.values()
                 if j.get("fine_tuned_model") and j["fine_tuned_model"] not in self.deleted_models]
+
+    def trained_examples(self, model: str) -> int | None:
+        """How many training examples the job that produced ``model`` trained on (None: not
+        a model of this server). A responder can script quality by data size with it: a
+        learning curve whose shape a test knows."""
+        with self._lock:
+            for job in self.jobs.values():
+                if job.get("fine_tuned_model") == model:
+                    return int(job["_state"]["examples"])
+        return None

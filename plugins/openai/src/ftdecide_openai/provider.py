@@ -13,7 +13,8 @@ Configuration (read when first needed, never at import):
 
 Fine-tuning (``ftdecide tune --model openai/...``) goes through
 :mod:`ftdecide_openai.finetune`; eval requests may go through the Batch API
-(:mod:`ftdecide_openai.batch`) at half price.
+(:mod:`ftdecide_openai.batch`) at half price. Embeddings (the ``similarity``
+metric's vectors) go through :mod:`ftdecide_openai.embeddings`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import ftdecide
 from ftdecide import Option
 
-from . import batch, finetune, shared
+from . import batch, embeddings, finetune, shared
 
 API_KEY_ENV = "OPENAI_API_KEY"
 BASE_URL_ENV = "OPENAI_BASE_URL"
@@ -112,6 +113,13 @@ class OpenAIProvider(shared.SDKProvider):
         return shared.chat_complete(api.client, messages, model=model, params=params,
                                     service=api.service, credential=api.credential,
                                     secrets=api.secrets)
+
+    def embed(self, texts: Sequence[str], *, model: str) -> ftdecide.Embeddings:
+        """Embedding vectors (``client.embeddings.create``) for the ``similarity`` metric;
+        the model comes from the compare config (``similarity: {model: openai/...}``)."""
+        api = self._api()
+        return embeddings.embed(api.client, texts, model=model, service=api.service,
+                                credential=api.credential, secrets=api.secrets)
 
     def model_available(self, model: str) -> bool | None:
         """``GET /models/{model}``: False on 404 (deleted, or its base shut down), None when
