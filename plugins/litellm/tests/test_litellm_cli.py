@@ -126,3 +126,39 @@ def test_compare_on_a_litellm_model_is_priced_with_litellms_prices(server, tmp_p
                  for f in base.rglob("*") if f.is_file()]
     assert any(f.suffix in (".db", ".sqlite", ".sqlite3") for f in leftovers)
     assert [f for f in leftovers if KEY.encode() in f.read_bytes()] == []
+
+
+def test_an_arm_on_litellm_beside_an_arm_on_openai_each_priced_with_its_own_model(
+        server, tmp_path, monkeypatch):
+    for name, items in (("train", range(10)), ("eval", range(100, 100 + N_EVAL))):
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps(_example(i)) + "\n" for i in items))
+    other = "openai/gpt-4o-mini-2024-07-18"
+    config = tmp_path / "compare.yaml"
+    config.write_text(f"train: train.jsonl\neval: eval.jsonl\nmodel: {other}\n"
+                      f"arms: [{{name: fewshot, model: litellm/{MODEL}}}, zeroshot]\n"
+                      "metric: json-fields\nshots: 2\nout: reports\n")
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "openai,litellm")
+    monkeypatch.setenv("FTDECIDE_LITELLM_API_BASE", server.base_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    result = CliRunner().invoke(cli, ["compare", "-c", str(config), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    arms = json.loads(result.stdout)["arms"]
+    posts = server.calls("POST", "/v1/chat/completions")
+    by_model = {m: [p for p in posts if p.json["model"] == m]
+                for m in ("gpt-4.1-mini", "gpt-4o-mini-2024-07-18")}
+    assert all(len(v) == N_EVAL for v in by_model.values())
+    from ftdecide.pricing._catalog import load_catalog
+
+    catalog = load_catalog()
+    for arm, model, sent in (("fewshot", f"litellm/{MODEL}", "gpt-4.1-mini"),
+                             ("zeroshot", other, "gpt-4o-mini-2024-07-18")):
+        info = catalog.resolve(model)
+        spent = sum(count_messages(p.json["messages"]) * info.input_per_1m
+                    + count_texts([server.responder(p.json)])[0] * info.output_per_1m
+                    for p in by_model[sent]) / 1e6
+        assert arms[arm]["cost_per_1k_usd"] == pytest.approx(spent / N_EVAL * 1000), arm
+        assert arms[arm]["model"] == info.key
+    assert KEY not in result.output
