@@ -95,7 +95,12 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--tuned", help="A fine-tuned model for the fine-tuned arms.")
 @click.option("--tune", "tune_flag", is_flag=True, default=None,
               help="Fine-tune the base model inside the run (provider defaults).")
-@click.option("--arms", help="Comma list of zeroshot,fewshot,rag,finetuned,finetuned-rag.")
+@click.option("--arms", help="Comma list of zeroshot,fewshot,rag,finetuned,finetuned-rag,"
+              "teacher,distilled.")
+@click.option("--teacher", help="A model that labels the training inputs; its answers train "
+              "the student (the distilled arm, with --tune).")
+@click.option("--inputs", help="Unlabelled prompts for the teacher (chat JSONL without "
+              "answers; default: the training set's prompts).")
 @click.option("--baseline", help="The arm the others are compared with (default fewshot).")
 @click.option("--shots", type=int, help="Few-shot examples per prompt (default 4).")
 @click.option("--shot-selection", type=click.Choice(["random", "similar"]))
@@ -128,7 +133,8 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
               help="Price file (YAML/JSON) overriding the catalog; repeatable.")
 def compare(config_path: str | None, example: str | None, train: str | None,
             eval_path: str | None, corpus: str | None, model: str | None, tuned: str | None,
-            tune_flag: bool | None, arms: str | None, baseline: str | None, shots: int | None,
+            tune_flag: bool | None, arms: str | None, teacher: str | None,
+            inputs: str | None, baseline: str | None, shots: int | None,
             shot_selection: str | None, retrieval: str | None, top_k: int | None,
             metric: str | None, requests_per_month: int | None, max_cost_usd: float | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
@@ -174,7 +180,7 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "top_k": top_k, "metric": metric, "requests_per_month": requests_per_month,
              "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
-             "price_as": price_as}
+             "price_as": price_as, "teacher": teacher, "inputs": inputs}
     if resume_id and any(v is not None for k, v in flags.items() if k != "max_cost_usd"):
         raise UsageError("--resume continues the run as it was configured; only --max-cost may change")
     config = compare_config.build(file_values, flags, source=source, lines=lines)
@@ -258,6 +264,15 @@ def _unknown_stays_unknown(plan: dict[str, Any], catalog: Any) -> None:
         if not known:
             a["predicted_cost_usd"] = None
             unpriced.append(arm)
+    dist = plan.get("distillation")
+    if dist and dist["labelling"]["calls"]:
+        try:
+            known = base_prices(catalog.resolve(dist["teacher"])).known
+        except FtdecideError:
+            known = False
+        if not known:
+            dist["labelling"]["predicted_cost_usd"] = None
+            unpriced.append("labelling")
     plan["unpriced_arms"] = unpriced
     if unpriced:
         plan["predicted_cost_usd"] = None
@@ -278,6 +293,7 @@ def render_dry_run(plan: dict[str, Any]) -> None:
         cost = (f"at most {money(plan['predicted_cost_usd'])} (prompt tokens at input prices + "
                 "max_tokens at output prices)")
     click.echo(f"{plan['items']:,} eval items; {plan['calls']:,} calls would be made, {cost}")
+    _render_dry_distillation(plan.get("distillation"))
     tune = plan["tune"]
     if tune and tune["action"] != "new":
         click.echo(f"no new fine-tune: {tune['message']}")
@@ -289,6 +305,45 @@ def render_dry_run(plan: dict[str, Any]) -> None:
         for warning in tune.get("warnings") or []:
             err(f"Warning: {warning}")
     click.echo("dry run: nothing was called")
+
+
+def _render_dry_distillation(dist: dict[str, Any] | None) -> None:
+    """The teacher's labelling calls and the student's tune a dry run predicts."""
+    from ftdecide.report._text import money
+
+    if not dist:
+        return
+    lab = dist["labelling"]
+    cost = "unknown" if lab["predicted_cost_usd"] is None else f"at most {money(lab['predicted_cost_usd'])}"
+    click.echo(f"labelling: {dist['teacher']} answers {lab['calls']:,} training inputs "
+               f"({lab['cached']:,} cached, {lab['recorded']:,} recorded), {cost} (included above)")
+    student = dist.get("student")
+    if student:
+        c = student.get("training_cost_usd")
+        click.echo("the student's fine-tune would run after it: "
+                   + ("cost unknown" if c is None else f"about {money(c)}")
+                   + f" ({student.get('basis')})" + ("" if c is None else "; included above"))
+
+
+def _render_distillation(results: dict[str, Any]) -> None:
+    """One line on the teacher's labels under the summary table."""
+    from ftdecide.report._text import money
+
+    d = results.get("distillation")
+    if not d or d.get("labelled") is None:
+        return
+    dropped = d.get("dropped") or {}
+    cost = d.get("labelling_cost_usd")
+    click.echo(f"distillation: {d.get('teacher')} labelled {d['labelled']:,} of {d['inputs']:,} "
+               f"inputs (dropped {dropped.get('empty', 0)} empty, {dropped.get('refused', 0)} "
+               f"refused, {dropped.get('invalid', 0)} invalid) for "
+               + ("an unknown cost" if cost is None else money(cost))
+               + f"; student's training set: {d.get('train_file')}")
+    g = d.get("gold_over_teacher")
+    if g and g.get("ci_low") is not None:
+        click.echo(f"gold labels over the teacher's (fine-tuned − distilled): "
+                   f"{g['diff'] * 100:+.1f} [{g['ci_low'] * 100:+.1f}, {g['ci_high'] * 100:+.1f}] "
+                   f"points, p={g['p_value']:.3g}, n={g['n']}")
 
 
 def _pts(v: float | None) -> str:
@@ -319,6 +374,7 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any) -
         err(f"audit: {len(audit['excluded'])} eval item(s) found in the training set were left out "
             f"of scoring (eval lines {', '.join(audit['excluded'][:8])}"
             f"{' …' if len(audit['excluded']) > 8 else ''}); `audit: keep` scores them")
+    _render_distillation(results)
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")
     unpriced = [name for name, a in results["arms"].items() if a["cost_per_1k_usd"] is None]

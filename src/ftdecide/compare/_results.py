@@ -16,6 +16,7 @@ import platform
 from pathlib import Path
 from typing import Any, Mapping
 
+from ftdecide.compare import _distill
 from ftdecide.compare._arms import ArmPlan, Prepared
 from ftdecide.compare._config import ARM_LABELS, TUNED_ARMS
 from ftdecide.compare._economics import (
@@ -75,7 +76,8 @@ def _versions() -> dict[str, str]:
 def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, metric: Any, *,
              run_id: str, created: str, command: str, catalog: Catalog,
              training: dict[str, Any] | None, complete: bool,
-             audit: dict[str, Any] | None = None) -> dict[str, Any]:
+             audit: dict[str, Any] | None = None,
+             distillation: Any = None) -> dict[str, Any]:
     """The results mapping (``results.json``; the schema the report renders)."""
     config = prep.config
     scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
@@ -90,8 +92,9 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         done = [it.id for it in prep.items if (arm, it.id) in outcome.results]
         res = [outcome.results[(arm, i)] for i in done]
         n = len(res)
+        tuned = arm in TUNED_ARMS or arm == "distilled"  # the student is a tuned model too
         if price_info is not None:
-            cost_per_request = _priced_as(price_info, arm in TUNED_ARMS,
+            cost_per_request = _priced_as(price_info, tuned,
                                           [(plan.messages[i], outcome.results[(arm, i)].text) for i in done])
         else:
             costs_known = [r.cost_usd for r in res if r.cost_usd is not None]
@@ -107,11 +110,27 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
             actual = training.get("actual_cost_usd")
             training_cost = float(actual if actual is not None else training.get("estimated_cost_usd") or 0.0)
             training_kind = "actual" if actual is not None else "estimated"
+        labelling_unpriced = False
+        if arm == "distilled" and distillation is not None:
+            # the student's training is its tune plus the teacher's labelling calls
+            student_cost, training_kind = _distill.student_training_cost(distillation)
+            labelling_unpriced = student_cost is None
+            if price_info is not None:
+                training_cost = (_training_cost_as(price_info, distillation.block["train_file"])
+                                 + float(distillation.labelling_cost_usd or 0.0))
+                training_kind = "estimated tune + recorded labelling"
+            else:
+                training_cost = float(student_cost or 0.0)
         econ = arm_economics(cost_per_request, requests_per_month=config.requests_per_month,
                              training_cost_usd=training_cost,
-                             hosting_per_hour=cost_info.hosting_per_hour if arm in TUNED_ARMS else None,
+                             hosting_per_hour=cost_info.hosting_per_hour if tuned else None,
                              amortisation_months=_amortisation_months(cost_info, today))
         econ["training_cost_kind"] = training_kind
+        if arm == "distilled" and distillation is not None:
+            econ["labelling_cost_usd"] = distillation.labelling_cost_usd
+            if labelling_unpriced:  # never a $0 label cost when the teacher has no price
+                econ["training_cost_usd"] = None
+                econ["monthly_total_usd"] = None
         if price_info is not None:
             econ["priced_as"] = price_info.key
         first = prep.items[0].id
@@ -142,6 +161,10 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         if arm == config.baseline:
             econ["break_even_requests_per_month"] = None
             econ["break_even_reason"] = "baseline"
+            continue
+        if econ["training_cost_usd"] is None or base_econ["training_cost_usd"] is None:
+            econ["break_even_requests_per_month"] = None
+            econ["break_even_reason"] = "unpriced: the teacher's labelling has no price"
             continue
         be, reason = break_even(econ, base_econ, cpr[arm], cpr[config.baseline])
         econ["break_even_requests_per_month"] = be
@@ -184,6 +207,14 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     }
     if audit is not None:
         results["audit"] = _with_measured_power(audit, results)
+    if distillation is not None:
+        results["distillation"] = _distill.results_block(
+            distillation, items_out, binary=bool(getattr(metric, "binary", False)),
+            seed=config.seed, training_block=_training_block)
+        if config.inputs:
+            data_prov["inputs"] = {"path": distillation.block["inputs_file"],
+                                   "sha256": _sha256(distillation.block["inputs_file"]),
+                                   "examples": distillation.block.get("inputs")}
     results["verdict"] = verdict(results)
     return results
 

@@ -24,9 +24,18 @@ def verdict(results: Mapping[str, Any]) -> str:
     floor = _floor_caveat(results)
     # below the floor nothing else the run measured supports a choice: say that first
     sentence = floor[0] if floor else _main_verdict(results)
+    distilled = _distill_sentence(results)
+    if distilled:
+        sentence += f"; {distilled}"
     for caveat in caveats(results):
         sentence += f"; {caveat}"
     return sentence
+
+
+def _distill_sentence(results: Mapping[str, Any]) -> str | None:
+    from ftdecide.compare._distill import sentence
+
+    return sentence(results)
 
 
 def caveats(results: Mapping[str, Any]) -> list[str]:

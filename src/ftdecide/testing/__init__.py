@@ -11,7 +11,8 @@ Layout: ``_server`` (the server: recording, failure injection, dispatch),
 ``_protocol`` (requests, replies, errors shared with the route handlers),
 ``_failures`` (the injected-failure rules), the routes by what they serve
 (``_chat``, ``_files``, ``_finetuning``, ``_batches``, ``_arm``),
-``_fixture`` (``openai_server``) and ``_fake`` (``FakeProvider``).
+``_fixture`` (``openai_server``), ``_fake`` (``FakeProvider``) and ``_teacher``
+(:class:`ScriptedTeacher`: right on a known fraction of items, for distillation).
 """
 
 from ftdecide.testing._arm import ARM_DEPLOYMENT_PATH
@@ -21,6 +22,7 @@ from ftdecide.testing._finetuning import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COL
 from ftdecide.testing._fixture import openai_server
 from ftdecide.testing._protocol import RecordedRequest, Reply, error_body
 from ftdecide.testing._server import OpenAICompatibleServer
+from ftdecide.testing._teacher import ScriptedTeacher, last_user_text
 
 __all__ = [
     "ARM_DEPLOYMENT_PATH",
@@ -31,8 +33,10 @@ __all__ = [
     "OpenAICompatibleServer",
     "RecordedRequest",
     "Reply",
+    "ScriptedTeacher",
     "echo_last_user",
     "error_body",
     "fake_plugin",
+    "last_user_text",
     "openai_server",
 ]
