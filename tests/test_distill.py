@@ -244,24 +244,54 @@ def test_dry_run_predicts_the_labelling(task, served):
     assert lab["predicted_cost_usd"] == pytest.approx(most, rel=1e-9)
     assert data["distillation"]["student"]["training_cost_usd"] > 0
     assert data["arms"]["teacher"]["calls"] == N_EVAL
-    assert data["calls"] == N_EVAL * 2 + N_TRAIN
+    assert data["calls"] == N_EVAL * 3 + N_TRAIN  # the student's calls counted as the tuned arms'
+
     assert server.calls("POST", "/v1/chat/completions") == []
     text = compare(task, "--arms", "fewshot,teacher,distilled", "--dry-run").stdout
     assert f"labelling: openai/{TEACHER} answers {N_TRAIN} training inputs" in text
 
 
-def test_config_errors_name_the_key(task, served, tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"train: train.jsonl\neval: eval.jsonl\nmodel: openai/{BASE}\n"
-                   "arms: [fewshot, distilled]\nteacher: openai/gpt-4.1\n")
-    (tmp_path / "train.jsonl").write_text((task / "train.jsonl").read_text())
-    (tmp_path / "eval.jsonl").write_text((task / "eval.jsonl").read_text())
-    result = CliRunner().invoke(cli, ["compare", "-c", str(cfg)])
-    assert result.exit_code == 2 and "distilled needs tune:" in result.output
-    cfg.write_text(f"train: train.jsonl\neval: eval.jsonl\nmodel: openai/{BASE}\n"
-                   "arms: [fewshot, teacher]\n")
-    result = CliRunner().invoke(cli, ["compare", "-c", str(cfg)])
-    assert result.exit_code == 2 and "teacher needs a teacher model" in result.output
+def test_config_errors_name_the_key(task, served, tmp_path, capsys):
+    from ftdecide.cli.main import main
+
+    (tmp_path / "in.jsonl").write_text('{"prompt": "hi"}\n')
+    cases = {
+        "arms: [fewshot, distilled]\nteacher: openai/gpt-4.1\n": "arms: distilled needs tune:",
+        "arms: [fewshot, teacher]\n": "arms: teacher needs a teacher model",
+        "inputs: in.jsonl\n": "inputs: unlabelled inputs need a teacher",
+        "teacher: openai/gpt-4.1\ninputs: nowhere.jsonl\n": "inputs: ",
+    }
+    for extra, message in cases.items():
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"train: train.jsonl\neval: eval.jsonl\nmodel: openai/{BASE}\n" + extra)
+        with pytest.raises(SystemExit) as info:
+            main(["compare", "--config", str(cfg)])
+        err = capsys.readouterr().err
+        assert info.value.code == 2, (extra, err)
+        assert message in err and str(cfg) in err, err
+        assert "Traceback" not in err
+
+
+def test_teacher_alone_is_an_arm_and_the_default_arms_add_it(task, served):
+    from ftdecide.compare import build_config
+
+    config = build_config({"train": str(task / "train.jsonl"), "eval": str(task / "eval.jsonl"),
+                           "model": f"openai/{BASE}", "teacher": f"openai/{TEACHER}"})
+    assert config.arms == ("zeroshot", "fewshot", "rag", "teacher")
+    assert any("distilled arm is left out" in n for n in config.notices)
+    config = build_config({"train": str(task / "train.jsonl"), "eval": str(task / "eval.jsonl"),
+                           "model": f"openai/{BASE}", "teacher": f"openai/{TEACHER}", "tune": {}})
+    assert config.arms[-2:] == ("teacher", "distilled")
+    rules, server = served
+    data = json.loads(CliRunner().invoke(cli, [
+        "compare", "--train", str(task / "train.jsonl"), "--eval", str(task / "eval.jsonl"),
+        "--model", f"openai/{BASE}", "--teacher", f"openai/{TEACHER}", "--arms",
+        "fewshot,teacher", "--metric", "exact", "--out", str(task / "reports"), "--shots", "2",
+        "--json"], catch_exceptions=False).stdout)
+    assert data["arms"]["teacher"]["quality"]["mean"] == pytest.approx(0.8)
+    assert data["distillation"] is None
+    assert len(teacher_posts(server)) == N_EVAL  # no labelling without a student to train
+    assert server.jobs == {}
 
 
 def test_kill_after_labelling_then_resume_repeats_no_labelling_call(task, tmp_path):

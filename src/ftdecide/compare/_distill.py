@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from ftdecide._formatting import money_sentence
 from ftdecide.compare._arms import ArmPlan, Prepared, plan_calls
 from ftdecide.compare._config import ARM_LABELS, CompareConfig
 from ftdecide.compare._runner import Call, Runner, RunOutcome
@@ -397,8 +398,8 @@ def sentence(results: Mapping[str, Any]) -> str | None:
     cost = dist.get("student_training_cost_usd")
     if dist.get("labelling_cost_usd") is not None:
         parts.append(f"labelling {dist.get('labelled')} examples cost "
-                     f"${dist['labelling_cost_usd']:,.4f}"
-                     + (f" of its ${cost:,.4f} training" if cost is not None else ""))
+                     f"{money_sentence(dist['labelling_cost_usd'])}"
+                     + (f" of its {money_sentence(cost)} training" if cost is not None else ""))
     g = dist.get("gold_over_teacher")
     if g and g.get("ci_low") is not None:
         sure = g["ci_low"] > 0 or g["ci_high"] < 0
