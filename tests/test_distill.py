@@ -334,3 +334,25 @@ def test_kill_after_labelling_then_resume_repeats_no_labelling_call(task, tmp_pa
         assert result["distillation"]["labelled"] == N_TRAIN
         assert result["arms"]["teacher"]["quality"]["mean"] == pytest.approx(0.8)
         assert result["arms"]["distilled"]["quality"]["mean"] == pytest.approx(0.8)
+
+
+def test_labelling_through_the_batch_api_at_half_price(task, served, monkeypatch):
+    import ftdecide.compare._runner
+
+    monkeypatch.setattr(ftdecide.compare._runner, "BATCH_POLL_S", 0.01)
+    rules, server = served
+    result = compare(task, "--arms", "fewshot,teacher,distilled", "--batch")
+    assert "distillation: openai/gpt-4.1-2025-04-14 labelled 20 of 20 inputs" in result.stdout
+    assert "verdict:" in result.stdout
+    print(result.stdout)
+    # one batch per (model, phase): the labelling, then fewshot, teacher and the student
+    assert len(server.calls("POST", "/v1/batches")) == 4
+    data = json.loads(compare(task, "--arms", "fewshot,teacher,distilled", "--batch",
+                              "--json").stdout)  # the same run again: every answer cached
+    assert len(server.calls("POST", "/v1/batches")) == 4
+    assert teacher_posts(server) == []  # every teacher call went through a batch
+    dist = data["distillation"]
+    expected = sum(_cost(_example(i, answer=False)["messages"], rules.teacher.answer(_prompt(i)))
+                   for i in TRAIN_IDS) / 2
+    assert dist["labelling_cost_usd"] == pytest.approx(expected, rel=1e-9)
+    assert dist["labelled"] == N_TRAIN

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from ftdecide.compare._arms import ArmPlan, Prepared, build_prompts, make_plans, plan_calls
 from ftdecide.compare import _distill
+from ftdecide.compare._arms import ArmPlan, Prepared, build_prompts, make_plans, plan_calls
 from ftdecide.compare._config import DISTILL_ARMS, TUNED_ARMS, CompareConfig
 from ftdecide.compare._runner import Call
 from ftdecide.errors import UsageError
