@@ -356,3 +356,30 @@ def test_labelling_through_the_batch_api_at_half_price(task, served, monkeypatch
                    for i in TRAIN_IDS) / 2
     assert dist["labelling_cost_usd"] == pytest.approx(expected, rel=1e-9)
     assert dist["labelled"] == N_TRAIN
+
+
+def test_budget_stop_in_the_labelling_then_resume(task, served):
+    """The budget stops the labelling part-way: no student is tuned, the run is partial; a
+    resume with a higher budget labels only what is missing, then tunes the student."""
+    rules, server = served
+    # each labelling call may cost up to $0.0153 (1,900 answer tokens at $8/1M): after about
+    # three real ones ($0.00008 each) the next could cross $0.0155
+    result = compare(task, "--arms", "fewshot,teacher,distilled", "--max-cost", "0.0155",
+                     "--max-tokens", "1900", "--concurrency", "1", "--json", expect=1)
+    data = json.loads(result.stdout)
+    assert "Budget reached" in result.stderr
+    assert data["status"] == "partial"
+    assert data["distillation"]["status"] == "labelling stopped"
+    assert "distilled" not in data["arms"]
+    assert server.jobs == {}
+    first = teacher_posts(server, set(_gold(TRAIN_IDS)))
+    assert 0 < len(first) < N_TRAIN
+    resumed = CliRunner().invoke(cli, ["compare", "--resume", data["run_id"], "--max-cost", "5",
+                                       "--yes", "--json"], catch_exceptions=False)
+    assert resumed.exit_code == 0, resumed.output
+    after = json.loads(resumed.stdout)
+    assert after["status"] == "complete"
+    labelling = teacher_posts(server, set(_gold(TRAIN_IDS)))
+    assert len(labelling) == N_TRAIN  # each input labelled once over both invocations
+    assert after["distillation"]["labelled"] == N_TRAIN
+    assert after["arms"]["distilled"]["quality"]["mean"] == pytest.approx(0.8)

@@ -406,4 +406,8 @@ def sentence(results: Mapping[str, Any]) -> str | None:
         parts.append(f"gold labels are worth {g['diff'] * 100:+.1f} points "
                      f"[{g['ci_low'] * 100:.1f}, {g['ci_high'] * 100:.1f}] over the teacher's"
                      + ("" if sure else " (no clear difference)"))
+    learned = ((dist.get("training") or {}).get("learned") or {})
+    if learned.get("verdict") == "underfit":
+        parts.append(f"but the student underfit ({learned.get('reason')}): tune it longer before "
+                     "judging the teacher's labels")
     return ", ".join(parts) if parts else None
