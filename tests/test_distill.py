@@ -383,3 +383,25 @@ def test_budget_stop_in_the_labelling_then_resume(task, served):
     assert len(labelling) == N_TRAIN  # each input labelled once over both invocations
     assert after["distillation"]["labelled"] == N_TRAIN
     assert after["arms"]["distilled"]["quality"]["mean"] == pytest.approx(0.8)
+
+
+def test_eval_prompts_among_the_inputs_are_left_out(task, served, tmp_path):
+    rules, server = served
+    inputs = tmp_path / "inputs.jsonl"
+    rows = [_example(i, answer=False) for i in TRAIN_IDS] + [_example(500, answer=False),
+                                                              _example(503, answer=False)]
+    inputs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rules.teacher.answers.update({_prompt(500): CATS[0], _prompt(503): CATS[3]})
+    data = json.loads(compare(task, "--arms", "fewshot,teacher,distilled", "--inputs",
+                              str(inputs), "--json").stdout)
+    assert data["audit"]["inputs_leaks"] == ["1", "4"]
+    assert data["audit"]["excluded"] == ["1", "4"]
+    assert data["arms"]["teacher"]["quality"]["n"] == N_EVAL - 2
+    assert "2 eval item(s) found in the training set were left out" in data["verdict"]
+    assert data["distillation"]["inputs"] == N_TRAIN + 2
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"train: {task / 'train.jsonl'}\neval: {task / 'eval.jsonl'}\n"
+                   f"model: openai/{BASE}\nteacher: openai/{TEACHER}\ntune: {{}}\n"
+                   f"inputs: {inputs}\naudit: fail\narms: [fewshot, distilled]\n")
+    result = CliRunner().invoke(cli, ["compare", "-c", str(cfg), "--dry-run"])
+    assert result.exit_code != 0 and "also prompts of the teacher's inputs" in str(result.exception)

@@ -125,6 +125,45 @@ def _input_prompt(line: str, path: str, n: int) -> list[dict[str, Any]]:
     return prompt
 
 
+def audit_inputs(config: CompareConfig, prep: Prepared, inputs: Sequence[Input],
+                 audit: dict[str, Any]) -> None:
+    """Apply ``audit:`` to eval items whose prompt is one of the ``inputs:`` prompts.
+
+    The student trains on the teacher's answers to those prompts, so scoring
+    them would measure recall of the teacher's answer, as a leaked training
+    example would. Exact matches (the audit's normalisation); ``exclude`` (the
+    default) leaves them out of scoring, ``fail`` refuses the run, ``keep``
+    scores them and the verdict says so.
+    """
+    from ftdecide.data._audit_text import prompt_key
+
+    keys = {prompt_key(i.prompt) for i in inputs}
+    leaked = [it.id for it in prep.items if prompt_key(it.prompt) in keys]
+    audit["inputs_leaks"] = leaked
+    if not leaked:
+        return
+    if config.audit == "fail":
+        raise UsageError(f"{len(leaked)} eval item(s) are also prompts of the teacher's inputs "
+                         f"({config.inputs}): eval lines {', '.join(leaked[:10])} (audit: fail)",
+                         hint="remove them from the inputs, or set audit: exclude (the default)")
+    audit["leaks_in_run"] = int(audit.get("leaks_in_run") or 0) + len(leaked)
+    if config.audit == "exclude":
+        drop = set(leaked)
+        prep.items = [it for it in prep.items if it.id not in drop]
+        audit["excluded"] = sorted({*(audit.get("excluded") or []), *drop}, key=int)
+        if not prep.items:
+            raise DataError(f"{config.eval}: every eval item is also a prompt of the inputs, so "
+                            "nothing is left to score", path=config.eval,
+                            hint="use an eval set held out from the inputs")
+        import ftdecide.data as data
+        from ftdecide.data._prompts import split_example
+
+        # the trivial baselines of the items that are scored, as audit_items does
+        train_answers = [split_example(ex.messages)[1] or "" for ex in prep.train_examples]
+        audit["labels"] = data.label_report(train_answers, [it.expected for it in prep.items],
+                                            config.metric)
+
+
 # -- plans and calls --------------------------------------------------------------------------
 def _plan(catalog: Catalog, name: str, model: str, description: str,
           messages: Mapping[str, list[dict[str, Any]]]) -> ArmPlan:

@@ -75,6 +75,8 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     check_output_dir(config.out, what="out")
     prep = Prepared(config)
     audit = audit_items(config, prep)
+    if _distill.wanted(config) and config.inputs:
+        _distill.audit_inputs(config, prep, _distill.load_inputs(config, prep), audit)
     state = state or {}
     training = state.get("training") or {}
     tuned_model = config.tuned
