@@ -359,19 +359,33 @@ def test_labelling_through_the_batch_api_at_half_price(task, served, monkeypatch
 
 
 def test_budget_stop_in_the_labelling_then_resume(task, served):
-    """The budget stops the labelling part-way: no student is tuned, the run is partial; a
-    resume with a higher budget labels only what is missing, then tunes the student."""
+    """The budget stops the labelling part-way: nothing is tuned (neither the student nor the
+    gold model), the run is partial; a resume with a higher budget labels only what is
+    missing, then tunes both."""
     rules, server = served
-    # each labelling call may cost up to $0.0153 (1,900 answer tokens at $8/1M): after about
-    # three real ones ($0.00008 each) the next could cross $0.0155
-    result = compare(task, "--arms", "fewshot,teacher,distilled", "--max-cost", "0.0155",
-                     "--max-tokens", "1900", "--concurrency", "1", "--json", expect=1)
+    arms = "fewshot,finetuned,teacher,distilled"
+    # the least the run costs (the preflight's floor): both tunes' estimates and the prompt
+    # tokens of every call it can plan (the dry run's upper bound less max_tokens of output)
+    plan = json.loads(compare(task, "--arms", arms, "--dry-run", "--json").stdout)
+    out_price = {f"openai/{TEACHER}": TEACHER_OUT, f"openai/{BASE}": 0.60}
+    planned = [a for a in plan["arms"].values() if a["predicted_cost_usd"] is not None]
+    planned.append(plan["distillation"]["labelling"])
+    floor = (plan["tune"]["new_cost_usd"] + plan["distillation"]["student"]["training_cost_usd"]
+             + sum(a["predicted_cost_usd"] - a["calls"] * 256 * out_price[a["model"]] / 1e6
+                   for a in planned))
+    budget = floor + 0.0003
+    prompt = count_messages(_example(0, answer=False)["messages"])
+    # a labelling call may cost up to its prompt + max_tokens answer tokens: chosen so that
+    # after a few real calls ($0.00008 each) the next one could cross the budget
+    max_tokens = int((budget * 1e6 - 2 * prompt - 200) / TEACHER_OUT)
+    result = compare(task, "--arms", arms, "--max-cost", f"{budget:.6f}", "--max-tokens",
+                     str(max_tokens), "--concurrency", "1", "--json", expect=1)
     data = json.loads(result.stdout)
     assert "Budget reached" in result.stderr
     assert data["status"] == "partial"
     assert data["distillation"]["status"] == "labelling stopped"
-    assert "distilled" not in data["arms"]
-    assert server.jobs == {}
+    assert "distilled" not in data["arms"] and "finetuned" not in data["arms"]
+    assert server.jobs == {}  # no tune was paid once the budget stopped the labelling
     first = teacher_posts(server, set(_gold(TRAIN_IDS)))
     assert 0 < len(first) < N_TRAIN
     resumed = CliRunner().invoke(cli, ["compare", "--resume", data["run_id"], "--max-cost", "5",
@@ -383,6 +397,8 @@ def test_budget_stop_in_the_labelling_then_resume(task, served):
     assert len(labelling) == N_TRAIN  # each input labelled once over both invocations
     assert after["distillation"]["labelled"] == N_TRAIN
     assert after["arms"]["distilled"]["quality"]["mean"] == pytest.approx(0.8)
+    assert after["arms"]["finetuned"]["quality"]["mean"] == 1.0
+    assert len(server.jobs) == 2
 
 
 def test_eval_prompts_among_the_inputs_are_left_out(task, served, tmp_path):

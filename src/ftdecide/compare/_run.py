@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ftdecide.compare import _distill
 from ftdecide.compare._arms import make_plans, plan_calls
-from ftdecide.compare._config import DISTILL_ARMS, CompareConfig
+from ftdecide.compare._config import DISTILL_ARMS, TUNED_ARMS, CompareConfig
 from ftdecide.compare._economics import cost_of
 from ftdecide.compare._preflight import check_budget, pending, preflight
 from ftdecide.compare._results import _training_block, assemble
@@ -91,7 +91,8 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
                                      run_id=run_id, state=state, save=save_state, train=train,
                                      use_cache=use_cache, progress=progress, cost_of=cost_of)
         gold = _distill.gold_tune_wanted(config)
-        if gold and (training is None or training.get("status") != "succeeded"):
+        stopped = bool(distilled and distilled.outcome and distilled.outcome.budget_stopped)
+        if gold and not stopped and (training is None or training.get("status") != "succeeded"):
             if train is None:
                 raise UsageError("this run needs a fine-tune (tune:) but no trainer was given")
             training = train(config, {"state": state, "save": save_state})
@@ -99,7 +100,8 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
             store.update_run(run_id, state=state)
         if training is not None and gold:
             tuned_model = training.get("model")
-        core = tuple(a for a in config.arms if a not in DISTILL_ARMS)
+        core = tuple(a for a in config.arms if a not in DISTILL_ARMS
+                     and (tuned_model or a not in TUNED_ARMS))  # a budget stop: no tune paid
         plans = make_plans(catalog, replace(config, arms=core), pf.prompts, tuned_model)
         plans.update(_distill.arm_plans(catalog, config, pf.prep,
                                         distilled.student_model if distilled else None))
