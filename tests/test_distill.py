@@ -421,3 +421,20 @@ def test_eval_prompts_among_the_inputs_are_left_out(task, served, tmp_path):
                    f"inputs: {inputs}\naudit: fail\narms: [fewshot, distilled]\n")
     result = CliRunner().invoke(cli, ["compare", "-c", str(cfg), "--dry-run"])
     assert result.exit_code != 0 and "also prompts of the teacher's inputs" in str(result.exception)
+
+
+def test_scripted_teacher_is_exact_per_group_and_decided_by_the_item():
+    a = {f"a{i}": "x" for i in range(10)}
+    b = {f"b{i}": "y" for i in range(7)}
+    t = ScriptedTeacher([a, b], 0.8, script={"a0": ""})
+    assert len(t.right_keys & set(a)) == 8
+    assert not t.is_right("a0")  # a scripted answer is never counted as right
+    assert sum(t.is_right(k) for k in b) == round(0.8 * 7)
+    # the same items are right whatever the order they are asked in, or the teacher asking
+    again = ScriptedTeacher([dict(reversed(list(b.items()))), a], 0.8)
+    assert {k for k in b if again.is_right(k)} == {k for k in b if t.is_right(k)}
+    answers = [t({"messages": [{"role": "user", "content": k}]}) for k in b]
+    assert answers.count("y") == 6 and answers.count("not y") == 1
+    assert t.answer("a0") == "" and t.asked[-1] == "a0"
+    with pytest.raises(KeyError):
+        t.answer("unknown")
