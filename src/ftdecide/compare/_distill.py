@@ -434,11 +434,14 @@ def sentence(results: Mapping[str, Any]) -> str | None:
         tq = teacher["quality"]["mean"]
         parts.append(f"the {ARM_LABELS['distilled']} student scores {sq * 100:.1f} points against "
                      f"its teacher's {tq * 100:.1f}")
-    cost = dist.get("student_training_cost_usd")
-    if dist.get("labelling_cost_usd") is not None:
-        parts.append(f"labelling {dist.get('labelled')} examples cost "
-                     f"{money_sentence(dist['labelling_cost_usd'])}"
-                     + (f" of its {money_sentence(cost)} training" if cost is not None else ""))
+    # the training cost the economics use (with price_as: the tune priced as that model)
+    cost = (student.get("economics") or {}).get("training_cost_usd")
+    labelling = dist.get("labelling_cost_usd")
+    if labelling is not None:
+        whole = cost is not None and abs(cost - labelling) <= 1e-12
+        parts.append(f"labelling {dist.get('labelled')} examples cost {money_sentence(labelling)}"
+                     + (" (all of its training cost)" if whole else
+                        f" of its {money_sentence(cost)} training" if cost is not None else ""))
     g = dist.get("gold_over_teacher")
     if g and g.get("ci_low") is not None:
         sure = g["ci_low"] > 0 or g["ci_high"] < 0

@@ -211,6 +211,10 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         results["distillation"] = _distill.results_block(
             distillation, items_out, binary=bool(getattr(metric, "binary", False)),
             seed=config.seed, training_block=_training_block)
+        if "distilled" in arms:  # the figure the economics use (price_as re-prices the tune)
+            econ = arms["distilled"]["economics"]
+            results["distillation"]["student_training_cost_usd"] = econ["training_cost_usd"]
+            results["distillation"]["student_training_cost_kind"] = econ["training_cost_kind"]
         if config.inputs:
             data_prov["inputs"] = {"path": distillation.block["inputs_file"],
                                    "sha256": _sha256(distillation.block["inputs_file"]),
