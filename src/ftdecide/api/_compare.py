@@ -278,6 +278,15 @@ def _unknown_stays_unknown(result: dict[str, Any], catalog: Any) -> None:
         if not known:
             a["predicted_cost_usd"] = None
             unpriced.append(arm)
+    dist = result.get("distillation")
+    if dist and dist["labelling"]["calls"]:
+        try:
+            known = base_prices(catalog.resolve(dist["teacher"])).known
+        except FtdecideError:
+            known = False
+        if not known:
+            dist["labelling"]["predicted_cost_usd"] = None
+            unpriced.append("labelling")
     result["unpriced_arms"] = unpriced
     judge = result.get("judge")
     if judge and judge["calls"] and judge["predicted_cost_usd"] is None:

@@ -91,7 +91,12 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
 @click.option("--tuned", help="A fine-tuned model for the fine-tuned arms.")
 @click.option("--tune", "tune_flag", is_flag=True, default=None,
               help="Fine-tune the base model inside the run (provider defaults).")
-@click.option("--arms", help="Comma list of zeroshot,fewshot,rag,finetuned,finetuned-rag.")
+@click.option("--arms", help="Comma list of zeroshot,fewshot,rag,finetuned,finetuned-rag,"
+              "teacher,distilled.")
+@click.option("--teacher", help="A model that labels the training inputs; its answers train "
+              "the student (the distilled arm, with --tune).")
+@click.option("--inputs", help="Unlabelled prompts for the teacher (chat JSONL without "
+              "answers; default: the training set's prompts).")
 @click.option("--baseline", help="The arm the others are compared with (default fewshot).")
 @click.option("--shots", type=int, help="Few-shot examples per prompt (default 4).")
 @click.option("--shot-selection", type=click.Choice(["random", "similar"]))
@@ -137,7 +142,8 @@ def _trainer(catalog: Any, yes: bool, retrain: bool = False) -> Any:
               help="Price file (YAML/JSON) overriding the catalog; repeatable.")
 def compare(config_path: str | None, example: str | None, train: str | None,
             eval_path: str | None, corpus: str | None, model: str | None, tuned: str | None,
-            tune_flag: bool | None, arms: str | None, baseline: str | None, shots: int | None,
+            tune_flag: bool | None, arms: str | None, teacher: str | None,
+            inputs: str | None, baseline: str | None, shots: int | None,
             shot_selection: str | None, retrieval: str | None, top_k: int | None,
             metric: str | None, human_labels: str | None, requests_per_month: int | None, max_cost_usd: float | None,
             concurrency: int | None, seed: int | None, max_tokens: int | None,
@@ -174,7 +180,8 @@ def compare(config_path: str | None, example: str | None, train: str | None,
              "max_cost_usd": max_cost_usd, "concurrency": concurrency, "seed": seed,
              "max_tokens": max_tokens, "eval_limit": eval_limit, "batch": batch, "out": out,
              "price_as": price_as, "human_labels": human_labels,
-             "learning_curve": learning_curve, "target_quality": target_quality}
+             "learning_curve": learning_curve, "target_quality": target_quality,
+             "teacher": teacher, "inputs": inputs}
     if items_format == "parquet":
         from ftdecide.report import parquet_modules
 
@@ -264,6 +271,7 @@ def render_dry_run(plan: dict[str, Any]) -> None:
                    "below; an answer not made yet is counted at max_tokens)")
     calls = f"{plan['calls']:,} calls" + (f" and {judge['calls']:,} judge calls" if judge else "")
     click.echo(f"{plan['items']:,} eval items; {calls} would be made, {cost}")
+    _render_dry_distillation(plan.get("distillation"))
     tune = plan["tune"]
     if tune and tune["action"] != "new":
         click.echo(f"no new fine-tune: {tune['message']}")
@@ -310,6 +318,45 @@ def _render_judge(judge: dict[str, Any] | None, judged: Any) -> None:
         + " (apart from the arms' cost per 1k requests)")
 
 
+def _render_dry_distillation(dist: dict[str, Any] | None) -> None:
+    """The teacher's labelling calls and the student's tune a dry run predicts."""
+    from ftdecide.report._text import money
+
+    if not dist:
+        return
+    lab = dist["labelling"]
+    cost = "unknown" if lab["predicted_cost_usd"] is None else f"at most {money(lab['predicted_cost_usd'])}"
+    click.echo(f"labelling: {dist['teacher']} answers {lab['calls']:,} training inputs "
+               f"({lab['cached']:,} cached, {lab['recorded']:,} recorded), {cost} (included above)")
+    student = dist.get("student")
+    if student:
+        c = student.get("training_cost_usd")
+        click.echo("the student's fine-tune would run after it: "
+                   + ("cost unknown" if c is None else f"about {money(c)}")
+                   + f" ({student.get('basis')})" + ("" if c is None else "; included above"))
+
+
+def _render_distillation(results: dict[str, Any]) -> None:
+    """One line on the teacher's labels under the summary table."""
+    from ftdecide.report._text import money
+
+    d = results.get("distillation")
+    if not d or d.get("labelled") is None:
+        return
+    dropped = d.get("dropped") or {}
+    cost = d.get("labelling_cost_usd")
+    click.echo(f"distillation: {d.get('teacher')} labelled {d['labelled']:,} of {d['inputs']:,} "
+               f"inputs (dropped {dropped.get('empty', 0)} empty, {dropped.get('refused', 0)} "
+               f"refused, {dropped.get('invalid', 0)} invalid) for "
+               + ("an unknown cost" if cost is None else money(cost))
+               + f"; student's training set: {d.get('train_file')}")
+    g = d.get("gold_over_teacher")
+    if g and g.get("ci_low") is not None:
+        click.echo(f"gold labels over the teacher's (fine-tuned − distilled): "
+                   f"{g['diff'] * 100:+.1f} [{g['ci_low'] * 100:+.1f}, {g['ci_high'] * 100:+.1f}] "
+                   f"points, p={g['p_value']:.3g}, n={g['n']}")
+
+
 def _pts(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}"
 
@@ -352,6 +399,7 @@ def _render_summary(results: dict[str, Any], report: str | None, outcome: Any,
             need = curve.get(key) or {}
             if need.get("goal") is not None:
                 click.echo(f"  {what} ({_pts(need['goal'])}): {need.get('text')}")
+    _render_distillation(results)
     _render_judge(results.get("judge"), judged)
     click.echo(f"verdict: {results['verdict']}")
     click.echo(f"report: {report}" if report else "report: not written (an arm has no answers yet)")

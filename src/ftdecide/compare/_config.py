@@ -17,15 +17,20 @@ from typing import Any, Mapping
 from ftdecide.errors import UsageError
 
 #: Arm names in display order; the report and results keep this order.
-ARMS = ("zeroshot", "fewshot", "rag", "finetuned", "finetuned-rag")
+ARMS = ("zeroshot", "fewshot", "rag", "finetuned", "finetuned-rag", "teacher", "distilled")
 ARM_LABELS = {
     "zeroshot": "zero-shot",
     "fewshot": "few-shot",
     "rag": "RAG",
     "finetuned": "fine-tuned",
     "finetuned-rag": "fine-tuned + RAG",
+    "teacher": "teacher",
+    "distilled": "distilled",
 }
 TUNED_ARMS = ("finetuned", "finetuned-rag")
+#: The distillation arms (``teacher:``): the teacher on the eval set, and the student tuned on
+#: the teacher's answers (see :mod:`ftdecide.compare._distill`).
+DISTILL_ARMS = ("teacher", "distilled")
 SHOT_SELECTIONS = ("random", "similar")
 #: What compare does with eval items the audit finds in the training set.
 AUDIT_MODES = ("exclude", "keep", "fail")
@@ -40,6 +45,8 @@ _ALIASES = {
     "finetuned-rag": "finetuned-rag", "finetuned_rag": "finetuned-rag",
     "fine-tuned-rag": "finetuned-rag", "fine_tuned_rag": "finetuned-rag",
     "fine-tuned+rag": "finetuned-rag", "finetuned+rag": "finetuned-rag",
+    "teacher": "teacher", "distilled": "distilled", "distill": "distilled",
+    "student": "distilled",
 }
 
 
@@ -102,6 +109,8 @@ class CompareConfig:
     learning_curve: tuple[float | int, ...] | None = None
     #: the quality that is good enough (0 to 1): the learning curve says how many examples reach it
     target_quality: float | None = None
+    teacher: str | None = None
+    inputs: str | None = None
     source: str | None = field(default=None, compare=False)
     #: what the defaults decided that a person should hear (an arm left out, the baseline
     #: chosen); the CLI prints them on stderr
@@ -171,6 +180,8 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "learning_curve": ((list, str), "a list of training-set sizes: fractions such as 0.25 or counts "
                              "such as 200"),
     "target_quality": ((int, float), "a quality from 0 to 1"),
+    "teacher": (str, "a model id that labels the training inputs (the distillation arms)"),
+    "inputs": (str, "a path: unlabelled prompts for the teacher (chat JSONL without answers)"),
 }
 #: Keys of ``similarity:``.
 SIMILARITY_KEYS = ("model",)
@@ -189,7 +200,7 @@ TUNE_KEYS = ("epochs", "batch_size", "seed", "validation", "model", "options",
 
 #: The flag that sets each key, where it is not ``--`` + the key with dashes.
 _FLAGS = {"max_cost_usd": "--max-cost", "eval": "--eval", "batch": "--batch/--no-batch"}
-_PATH_KEYS = ("train", "eval", "corpus", "out", "human_labels")
+_PATH_KEYS = ("train", "eval", "corpus", "out", "human_labels", "inputs")
 
 
 def read_file(path: str) -> dict[str, Any]:
@@ -266,7 +277,7 @@ def _check(key: str, value: Any, where: _Where) -> Any:
 
 def _check_paths(values: Mapping[str, Any], where: _Where) -> None:
     """The data files exist: a missing one names the key (and line) that gave it."""
-    for key in ("train", "eval", "corpus", "human_labels"):
+    for key in ("train", "eval", "corpus", "human_labels", "inputs"):
         value = values.get(key)
         if not value:
             continue
@@ -398,7 +409,8 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
                                           at=where.at("serving"))
     has_tuned = bool(values.get("tuned")) or values.get("tune") is not None
     if specs is None:
-        arms = ARMS if has_tuned else tuple(a for a in ARMS if a not in TUNED_ARMS)
+        arms = tuple(a for a in ARMS if a not in DISTILL_ARMS
+                     and (has_tuned or a not in TUNED_ARMS))
         if not has_tuned:
             notices.append("the fine-tuned arms (finetuned, finetuned-rag) are left out: no "
                            "tuned model is given. To include them, set tuned: MODEL (--tuned) "
@@ -409,6 +421,7 @@ def build(file_values: Mapping[str, Any] | None = None, flags: Mapping[str, Any]
             raise where.error("arms", "no arm selected", hint=f"use some of: {', '.join(ARMS)}")
         # a fine-tuned arm that names its own model needs no tuned: of the run
         has_tuned = has_tuned or all(a in specs.models for a in arms if a in TUNED_ARMS)
+    arms = _distill_arms(values, arms, specs is None, has_tuned, where, notices)
     if not has_tuned and any(a in TUNED_ARMS for a in arms):
         raise where.error("arms", f"{', '.join(a for a in arms if a in TUNED_ARMS)} needs a "
                           "tuned model", hint="set tuned: <model id>, or tune: {} to train one "
@@ -507,3 +520,30 @@ def _size(text: str) -> float | int | str:
         return float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError:
         return text
+
+
+def _distill_arms(values: Mapping[str, Any], arms: tuple[str, ...], default: bool,
+                  has_tuned: bool, where: _Where, notices: list[str]) -> tuple[str, ...]:
+    """The distillation arms: added by default when ``teacher:`` is set, checked otherwise.
+
+    ``teacher`` needs a teacher model; ``distilled`` also needs ``tune:`` (the student is the
+    tuned model's base, trained with the same options on the teacher's answers).
+    """
+    teacher, tune = values.get("teacher"), values.get("tune")
+    if values.get("inputs") and not teacher:
+        raise where.error("inputs", "unlabelled inputs need a teacher to label them",
+                          hint="set teacher: MODEL (e.g. openai/gpt-4.1), or drop inputs:")
+    if default and teacher:
+        arms = arms + (("teacher", "distilled") if tune is not None else ("teacher",))
+        if tune is None:
+            notices.append("the distilled arm is left out: the student is trained inside the "
+                           "run, so it needs tune: {} (--tune) beside teacher:")
+    if not teacher and any(a in DISTILL_ARMS for a in arms):
+        raise where.error("arms", f"{', '.join(a for a in arms if a in DISTILL_ARMS)} needs a "
+                          "teacher model", hint="set teacher: MODEL (e.g. openai/gpt-4.1)")
+    if "distilled" in arms and tune is None:
+        raise where.error("arms", "distilled needs tune: (the student is trained inside the run "
+                          "on the teacher's answers)"
+                          + (", not an existing tuned: model" if has_tuned else ""),
+                          hint="set tune: {} (--tune), with options if needed")
+    return tuple(a for a in ARMS if a in arms)

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from ftdecide.compare import _distill
 from ftdecide.compare._arms import ArmPlan, Prepared, build_prompts, make_plans, plan_calls
-from ftdecide.compare._config import TUNED_ARMS, CompareConfig
+from ftdecide.compare._config import DISTILL_ARMS, TUNED_ARMS, CompareConfig
 from ftdecide.compare._runner import Call
 from ftdecide.errors import UsageError
 from ftdecide.paths import check_output_dir
@@ -45,12 +46,19 @@ class Preflight:
     judge: Any = None
     """The ``judge`` metric's grader (:class:`~ftdecide.compare._judge_run.JudgePlan`): its
     model resolved and the human labels read, before any call."""
+    student: dict[str, Any] | None = None
+    """The distilled arm's student tune, estimated before its training set exists
+    (:func:`ftdecide.compare._distill.plan_student_estimate`); None when there is none to run."""
 
     @property
     def tune_cost_usd(self) -> float:
         if self.tune_plan is None:
             return 0.0
         return float(self.tune_plan.estimate.get("training_cost_usd") or 0.0)
+
+    @property
+    def student_cost_usd(self) -> float:
+        return float((self.student or {}).get("training_cost_usd") or 0.0)
 
 
 def preflight(config: CompareConfig, *, catalog: Catalog,
@@ -75,13 +83,15 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     audit = audit_items(config, prep)
     metric = metrics_mod.for_run(metric, similarity=config.similarity, catalog=catalog,
                                  items=prep.items, path=config.eval)
+    if _distill.wanted(config) and config.inputs:
+        _distill.audit_inputs(config, prep, _distill.load_inputs(config, prep), audit)
     state = state or {}
     training = state.get("training") or {}
     tuned_model = config.tuned
     if config.tune is not None and training.get("status") == "succeeded":
         tuned_model = training.get("model")
     tune_plan = previous = planned = None
-    if config.tune is not None and not tuned_model and not state.get("job_id"):
+    if _distill.gold_tune_wanted(config) and not tuned_model and not state.get("job_id"):
         planned = _plan_tune(config, catalog)
         if not retrain:
             from ftdecide.tune import Store, tune_key
@@ -95,14 +105,26 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
             tune_plan = planned
         elif previous.action == "reuse" and previous.record.fine_tuned_model:
             tuned_model = f"{previous.record.provider}/{previous.record.fine_tuned_model}"
-    prompts = build_prompts(prep, config.arms)
-    arms = config.arms if tuned_model or config.tune is None else tuple(
-        a for a in config.arms if a not in TUNED_ARMS or a in config.arm_models)
+    core = tuple(a for a in config.arms if a not in DISTILL_ARMS)
+    prompts = build_prompts(prep, core)
+    prompts.update(_distill.prompts_view(config, prep))
+    arms = core if tuned_model or config.tune is None else tuple(
+        a for a in core if a not in TUNED_ARMS or a in config.arm_models)
     plans = make_plans(catalog, replace(config, arms=arms), prompts, tuned_model)
+    distill_state = state.get("distill") or {}
+    student_training = distill_state.get("training") or {}
+    student_model = (student_training.get("model")
+                     if student_training.get("status") == "succeeded" else None)
+    plans.update(_distill.arm_plans(catalog, config, prep, student_model))
     calls = plan_calls(plans, config)
+    student = None
+    if _distill.wanted(config):
+        calls += _distill.label_calls(catalog, config, _distill.load_inputs(config, prep))
+        if not student_model and not distill_state.get("job_id"):
+            student = _distill.plan_student_estimate(config, catalog)
     return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,
                      tune_plan=tune_plan, tuned_model=tuned_model, previous=previous,
-                     planned_tune=planned, audit=audit, judge=judge)
+                     planned_tune=planned, audit=audit, judge=judge, student=student)
 
 
 def audit_items(config: CompareConfig, prep: Prepared) -> dict[str, Any]:
@@ -193,7 +215,8 @@ def check_budget(pf: Preflight, config: CompareConfig, to_send: list[Call],
     """
     if config.max_cost_usd is None:
         return
-    floor = pf.tune_cost_usd + sum(c.min_cost_usd for c in to_send) + judge_floor_usd
+    floor = (pf.tune_cost_usd + pf.student_cost_usd + sum(c.min_cost_usd for c in to_send)
+             + judge_floor_usd)
     if floor > config.max_cost_usd:
         parts = (f"the fine-tune's estimate plus the prompt tokens of {len(to_send):,} calls"
                  if pf.tune_plan is not None else f"the prompt tokens of {len(to_send):,} calls")

@@ -16,6 +16,7 @@ import platform
 from pathlib import Path
 from typing import Any, Mapping
 
+from ftdecide.compare import _distill
 from ftdecide.compare._arms import ArmPlan, Prepared
 from ftdecide.compare._config import ARM_LABELS, TUNED_ARMS
 from ftdecide.compare._economics import (
@@ -82,7 +83,7 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
              run_id: str, created: str, command: str, catalog: Catalog,
              training: dict[str, Any] | None, complete: bool,
              audit: dict[str, Any] | None = None, store: Any = None,
-             judge: dict[str, Any] | None = None) -> dict[str, Any]:
+             judge: dict[str, Any] | None = None, distillation: Any = None) -> dict[str, Any]:
     """The results mapping (``results.json``; the schema the report renders).
 
     ``store`` caches what scoring calls (``similarity``'s embeddings); their
@@ -90,6 +91,7 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
     never into an arm's serving cost. ``judge`` is the judge block
     (:meth:`JudgeMetric.results <ftdecide.compare._judge_run.JudgeMetric.results>`): its
     agreement with people and its evaluation cost, which ``evaluation_cost_usd`` includes.
+    ``distillation`` is the distillation phase's outcome (the teacher's labels, the student).
     """
     config = prep.config
     scored, items_out = score_run(prep, plans, outcome, metric, baseline=config.baseline,
@@ -104,6 +106,7 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         done = [it.id for it in prep.items if (arm, it.id) in outcome.results]
         res = [outcome.results[(arm, i)] for i in done]
         n = len(res)
+        tuned = arm in TUNED_ARMS or arm == "distilled"  # the student is a tuned model too
         tokens_mean = {"input_mean": (sum(r.input_tokens for r in res) / n) if n else None,
                        "output_mean": (sum(r.output_tokens for r in res) / n) if n else None}
         serving_spec = config.arm_serving.get(arm)
@@ -113,7 +116,7 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         serving = None
         unpriced = None
         if price_info is not None:
-            cost_per_request = _priced_as(price_info, arm in TUNED_ARMS,
+            cost_per_request = _priced_as(price_info, tuned,
                                           [(plan.messages[i], outcome.results[(arm, i)].text) for i in done])
             kind = f"price_as {price_info.key}"
         elif self_hosted and serving_spec is not None and n:
@@ -144,15 +147,31 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
             actual = training.get("actual_cost_usd")
             training_cost = float(actual if actual is not None else training.get("estimated_cost_usd") or 0.0)
             training_kind = "actual" if actual is not None else "estimated"
+        labelling_unpriced = False
+        if arm == "distilled" and distillation is not None:
+            # the student's training is its tune plus the teacher's labelling calls
+            student_cost, training_kind = _distill.student_training_cost(distillation)
+            labelling_unpriced = student_cost is None
+            if price_info is not None:
+                training_cost = (_training_cost_as(price_info, distillation.block["train_file"])
+                                 + float(distillation.labelling_cost_usd or 0.0))
+                training_kind = "estimated tune + recorded labelling"
+            else:
+                training_cost = float(student_cost or 0.0)
         econ = arm_economics(cost_per_request, requests_per_month=config.requests_per_month,
                              training_cost_usd=training_cost,
-                             hosting_per_hour=cost_info.hosting_per_hour if arm in TUNED_ARMS else None,
+                             hosting_per_hour=cost_info.hosting_per_hour if tuned else None,
                              amortisation_months=_amortisation_months(cost_info, today),
                              serving=serving if price_info is None else None)
         econ["training_cost_kind"] = training_kind
         econ["cost_kind"] = kind
         if unpriced:
             econ["unpriced_reason"] = unpriced
+        if arm == "distilled" and distillation is not None:
+            econ["labelling_cost_usd"] = distillation.labelling_cost_usd
+            if labelling_unpriced:  # never a $0 label cost when the teacher has no price
+                econ["training_cost_usd"] = None
+                econ["monthly_total_usd"] = None
         if price_info is not None:
             econ["priced_as"] = price_info.key
         first = prep.items[0].id
@@ -184,6 +203,11 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         if arm == config.baseline:
             econ["break_even_requests_per_month"] = None
             econ["break_even_reason"] = "baseline"
+            continue
+        if econ["training_cost_usd"] is None or base_econ["training_cost_usd"] is None:
+            econ["break_even_requests_per_month"] = None
+            econ["break_even_reason"] = "unpriced: the teacher's labelling has no price"
+            econ["cheaper_below_requests_per_month"] = None
             continue
         found = compare_costs(econ, base_econ, cpr[arm], cpr[config.baseline])
         econ["break_even_requests_per_month"] = found["above"]
@@ -245,6 +269,18 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
         # (unknown when either is unknown, never $0)
         spent = (results["evaluation_cost_usd"], judge.get("evaluation_cost_usd"))
         results["evaluation_cost_usd"] = None if None in spent else sum(spent)
+    if distillation is not None:
+        results["distillation"] = _distill.results_block(
+            distillation, items_out, binary=bool(getattr(metric, "binary", False)),
+            seed=config.seed, training_block=_training_block)
+        if "distilled" in arms:  # the figure the economics use (price_as re-prices the tune)
+            econ = arms["distilled"]["economics"]
+            results["distillation"]["student_training_cost_usd"] = econ["training_cost_usd"]
+            results["distillation"]["student_training_cost_kind"] = econ["training_cost_kind"]
+        if config.inputs:
+            data_prov["inputs"] = {"path": distillation.block["inputs_file"],
+                                   "sha256": _sha256(distillation.block["inputs_file"]),
+                                   "examples": distillation.block.get("inputs")}
     results["verdict"] = verdict(results)
     return results
 

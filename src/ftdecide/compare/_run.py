@@ -18,12 +18,13 @@ without calling anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from ftdecide.compare import _distill
 from ftdecide.compare._arms import make_plans, plan_calls
-from ftdecide.compare._config import CompareConfig
+from ftdecide.compare._config import DISTILL_ARMS, TUNED_ARMS, CompareConfig
 from ftdecide.compare._economics import cost_of
 from ftdecide.compare._preflight import check_budget, judge_forecast, pending, preflight
 from ftdecide.compare._results import _training_block, assemble
@@ -91,30 +92,40 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         on_run_id(run_id)
     training: dict[str, Any] | None = state.get("training")
     tuned_model = config.tuned
+    distilled: _distill.Distillation | None = None
+
+    def save_state(**changes: Any) -> None:
+        state.update(changes)
+        store.update_run(run_id, state=state)
+
     try:
-        if config.tune is not None and (training is None or training.get("status") != "succeeded"):
+        if _distill.wanted(config):  # the teacher labels before any tune
+            distilled = _distill.run(config, pf.prep, catalog=catalog, store=store,
+                                     run_id=run_id, state=state, save=save_state, train=train,
+                                     use_cache=use_cache, progress=progress, cost_of=cost_of)
+        gold = _distill.gold_tune_wanted(config)
+        stopped = bool(distilled and distilled.outcome and distilled.outcome.budget_stopped)
+        if gold and not stopped and (training is None or training.get("status") != "succeeded"):
             if train is None:
                 raise UsageError("this run needs a fine-tune (tune:) but no trainer was given")
-
-            def save_state(**changes: Any) -> None:
-                state.update(changes)
-                store.update_run(run_id, state=state)
-
             training = train(config, {"state": state, "save": save_state})
             state["training"] = training
             store.update_run(run_id, state=state)
-        if training is not None and config.tune is not None:
+        if training is not None and gold:
             tuned_model = training.get("model")
-        plans = make_plans(catalog, config, pf.prompts, tuned_model)
+        core = tuple(a for a in config.arms if a not in DISTILL_ARMS
+                     and (tuned_model or a not in TUNED_ARMS))  # a budget stop: no tune paid
+        plans = make_plans(catalog, replace(config, arms=core), pf.prompts, tuned_model)
+        plans.update(_distill.arm_plans(catalog, config, pf.prep,
+                                        distilled.student_model if distilled else None))
+        plans = {a: plans[a] for a in config.arms if a in plans}
         calls = plan_calls(plans, config)
         budget = config.max_cost_usd
-        if (budget is not None and training is not None and config.tune is not None
-                and not training.get("reused")):
-            # the run's budget covers the fine-tune it paid for, then the calls
-            paid = training.get("actual_cost_usd")
-            if paid is None:
-                paid = training.get("estimated_cost_usd")
-            budget = max(0.0, budget - float(paid or 0.0))
+        if budget is not None:
+            # the run's budget covers the labelling and the fine-tunes it paid for, then the calls
+            budget = max(0.0, budget - _paid(training if gold else None)
+                         - (_paid(distilled.training) if distilled else 0.0)
+                         - (distilled.outcome.spent_usd if distilled and distilled.outcome else 0.0))
         runner = Runner(store, run_id, concurrency=config.concurrency,
                         max_cost_usd=budget, use_cache=use_cache,
                         batch_api=config.batch, progress=progress, cost_of=cost_of)
@@ -130,13 +141,22 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
                 run_id=run_id, budget=left, use_cache=use_cache, batch=config.batch,
                 concurrency=config.concurrency, progress=progress, cost_of=cost_of)
             metric = JudgeMetric(pf.judge.spec, judge_calls, judge_outcome)
+        if distilled is not None and distilled.outcome is not None:
+            labelling = distilled.outcome
+            outcome.budget_stopped = outcome.budget_stopped or labelling.budget_stopped
+            outcome.skipped += labelling.skipped
+            outcome.new_calls += labelling.new_calls
+            outcome.cached_calls += labelling.cached_calls
+            outcome.resumed_calls += labelling.resumed_calls
+            outcome.spent_usd += labelling.spent_usd
     except KeyboardInterrupt:
         store.update_run(run_id, status="interrupted", state=state)
         raise
     except BaseException:
         store.update_run(run_id, status="failed", state=state)
         raise
-    complete = not outcome.budget_stopped and outcome.skipped == 0
+    complete = (not outcome.budget_stopped and outcome.skipped == 0
+                and all(a in plans for a in config.arms))
     judge = None
     if pf.judge is not None:
         complete = complete and judge_outcome is not None and not judge_outcome.budget_stopped \
@@ -147,7 +167,8 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
         results = assemble(prep, plans, outcome, metric, run_id=run_id, created=created,
                            command=command or record.command, catalog=catalog,
                            training=_training_block(training) if training else None,
-                           complete=complete, audit=pf.audit, store=store, judge=judge)
+                           complete=complete, audit=pf.audit, store=store, judge=judge,
+                           distillation=distilled)
         if config.learning_curve:
             left = None if budget is None else max(0.0, budget - outcome.spent_usd)
             results["learning_curve"] = _learning_curve(
@@ -199,6 +220,16 @@ def _learning_curve(config: CompareConfig, pf: Any, results: dict[str, Any], *, 
                            full=full, budget_left=left)
 
 
+def _paid(training: Mapping[str, Any] | None) -> float:
+    """What a tune cost this run: its actual (else estimated) cost, nothing when reused."""
+    if not training or training.get("reused"):
+        return 0.0
+    paid = training.get("actual_cost_usd")
+    if paid is None:
+        paid = training.get("estimated_cost_usd")
+    return float(paid or 0.0)
+
+
 def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None = None,
             resume: str | None = None, retrain: bool = False) -> dict[str, Any]:
     """The calls a run would make and their predicted cost; calls nothing, trains nothing.
@@ -229,7 +260,9 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
         if arm not in by_arm:
             by_arm[arm] = {"model": "(tuned inside the run)", "calls": len(prep.items), "cached": 0,
                            "recorded": 0, "predicted_cost_usd": None}
-    total = sum(a["predicted_cost_usd"] or 0.0 for a in by_arm.values()) + pf.tune_cost_usd
+    labelling = by_arm.pop(_distill.LABEL_ARM, None)
+    total = (sum(a["predicted_cost_usd"] or 0.0 for a in by_arm.values()) + pf.tune_cost_usd
+             + (labelling["predicted_cost_usd"] if labelling else 0.0) + pf.student_cost_usd)
     judge = None
     if judging is not None:
         # the evaluation cost, named apart from the arms' (it is in the total the budget sees)
@@ -255,10 +288,21 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
             r = pf.previous.record
             tune.update(action=pf.previous.action, job_id=r.id, message=pf.previous.message(),
                         trained_at=r.created_at, tuned_model=r.fine_tuned_model)
+    distillation = None
+    if labelling is not None:
+        student = pf.student
+        if student is None and not ((record.state if record else {}).get("distill") or {}).get(
+                "job_id"):
+            student = {"training_cost_usd": None,
+                       "basis": "unknown until the teacher has answered the inputs"}
+        distillation = {"teacher": labelling["model"], "labelling": labelling,
+                        "student": student}
     return {"arms": {a: by_arm[a] for a in config.arms}, "items": len(prep.items),
             "predicted_cost_usd": total, "tune": tune, "judge": judge,
             "learning_curve": curve_points,
-            "calls": sum(a["calls"] for a in by_arm.values())}
+            "calls": sum(a["calls"] for a in by_arm.values())
+            + (labelling["calls"] if labelling else 0),
+            "distillation": distillation}
 
 
 def fail_under(results: Mapping[str, Any], gates: Sequence[tuple[str, float]]) -> list[str]:
@@ -327,9 +371,8 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
             "evaluation_cost_usd": r.get("evaluation_cost_usd", 0.0),
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
             "audit": r.get("audit"), "self_hosting": r.get("self_hosting") or [],
-            "judge": judge, "verdict": r["verdict"],
+            "judge": judge, "distillation": r.get("distillation"), "verdict": r["verdict"],
             "learning_curve": _curve_json(r.get("learning_curve"))}
-
 
 
 def _curve_json(curve: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -262,9 +262,12 @@ class Runner:
         """On resume: poll the batches submitted before the interruption."""
         by_id = {f"{c.arm}|{c.item}": c for c in calls}
         for batch in list(self.store.open_batches(self.run_id)):
-            if not any(f"{m['arm']}|{m['item']}" in by_id for m in batch["calls"]):
-                continue  # another phase's batch (the judge's while the arms run): it polls it
-            members = {cid: by_id[cid] for cid in (f"{m['arm']}|{m['item']}" for m in batch["calls"])
+            ids = [f"{m['arm']}|{m['item']}" for m in batch["calls"]]
+            if not any(cid in by_id for cid in ids):
+                # another phase's batch (a run labels, then tunes, then calls its arms with
+                # one runner each): that phase's runner polls it, never this one
+                continue
+            members = {cid: by_id[cid] for cid in ids
                        if cid in by_id and (by_id[cid].arm, by_id[cid].item) not in out.results}
             if not members:
                 self.store.finish_batch(self.run_id, batch["batch_id"])

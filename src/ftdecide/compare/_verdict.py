@@ -31,9 +31,18 @@ def verdict(results: Mapping[str, Any]) -> str:
         sentence = judge[1]
     else:
         sentence = _main_verdict(results) + (f"; {judge[1]}" if judge else "")
+    distilled = _distill_sentence(results)
+    if distilled:
+        sentence += f"; {distilled}"
     for caveat in caveats(results):
         sentence += f"; {caveat}"
     return sentence
+
+
+def _distill_sentence(results: Mapping[str, Any]) -> str | None:
+    from ftdecide.compare._distill import sentence
+
+    return sentence(results)
 
 
 def caveats(results: Mapping[str, Any]) -> list[str]:

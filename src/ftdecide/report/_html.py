@@ -94,8 +94,11 @@ def render_html(results: Mapping[str, Any]) -> str:
     charts = [{"id": c.id, "title": c.title, "caption": c.caption,
                # charts.py escapes every text and attribute it writes
                "svg": Markup(c.svg)} for c in report_charts(results)]
+    from ftdecide.report._distillation import distillation_view
+
     return _environment().get_template("report.html.j2").render(
-        **context, charts=charts, csp=csp, css=Markup(css), js=Markup(js))
+        **context, charts=charts, csp=csp, css=Markup(css), js=Markup(js),
+        distillation=distillation_view(results))
 
 
 def _stable(value: Any, path: tuple[str, ...] = ()) -> Any:

@@ -11,8 +11,9 @@ Layout: ``_server`` (the server: recording, failure injection, dispatch),
 ``_protocol`` (requests, replies, errors shared with the route handlers),
 ``_failures`` (the injected-failure rules), the routes by what they serve
 (``_chat``, ``_embeddings``, ``_files``, ``_finetuning``, ``_batches``, ``_arm``),
-``_fixture`` (``openai_server``), ``_fake`` (``FakeProvider``) and ``_answers``
-(:func:`answer_key`: a responder that knows an eval set's answers).
+``_fixture`` (``openai_server``), ``_fake`` (``FakeProvider``), ``_answers``
+(:func:`answer_key`: a responder that knows an eval set's answers) and ``_teacher``
+(:class:`ScriptedTeacher`: right on a known fraction of items, for distillation).
 """
 
 from ftdecide.testing._answers import answer_key
@@ -24,6 +25,7 @@ from ftdecide.testing._finetuning import AZURE_RESULT_COLUMNS, OPENAI_RESULT_COL
 from ftdecide.testing._fixture import openai_server
 from ftdecide.testing._protocol import RecordedRequest, Reply, error_body
 from ftdecide.testing._server import OpenAICompatibleServer
+from ftdecide.testing._teacher import ScriptedTeacher, last_user_text
 
 __all__ = [
     "ARM_DEPLOYMENT_PATH",
@@ -34,11 +36,13 @@ __all__ = [
     "OpenAICompatibleServer",
     "RecordedRequest",
     "Reply",
+    "ScriptedTeacher",
     "answer_key",
     "echo_last_user",
     "error_body",
     "fake_plugin",
     "hashed_embedding",
+    "last_user_text",
     "openai_server",
     "reply_by_prompt",
 ]
