@@ -363,3 +363,26 @@ def test_a_subset_too_small_to_tune_is_refused_before_any_tune(task, server, env
         CliRunner().invoke(cli, ["compare", "--config", str(config), "--yes"],
                            catch_exceptions=False)
     assert server.calls("POST", "/v1/fine_tuning/jobs") == []
+
+
+def _scores(means, items=40):
+    """Per-item 0/1 scores whose mean at each point is ``means[i]`` (to the nearest item)."""
+    return [[1.0] * round(m * items) + [0.0] * (items - round(m * items)) for m in means]
+
+
+def test_a_falling_curve_says_no_number_of_examples():
+    # the bundled triage-curve measured 29.0, 21.0, 24.2 points at 40, 120, 400 examples: read
+    # backwards, the falling fit said "about 1 example" beats the baseline
+    out = curvefit.analyse([40, 120, 400], _scores([0.3, 0.2, 0.25]), target=0.5,
+                           baseline_high=0.24, resamples=50)
+    need = out["examples_to_beat_baseline"]
+    assert need["examples"] is None and need["reached"] is False and need["flat"] is True
+    assert "does not rise" in need["text"]
+
+
+def test_a_goal_below_the_smallest_subset_is_not_extrapolated_backwards():
+    out = curvefit.analyse([16, 32, 64, 128], _scores([0.5, 0.7, 0.8, 0.85]), target=0.88,
+                           baseline_high=0.3, resamples=50)
+    need = out["examples_to_beat_baseline"]
+    assert need["examples"] == 16 and need["at_or_below_smallest"] is True
+    assert need["text"].startswith("at most 16 examples")

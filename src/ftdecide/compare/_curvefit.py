@@ -131,22 +131,44 @@ class Needed:
                 **self.extra}
 
 
+#: The least gain (quality, 0-1) over the sizes measured for a curve to count as rising.
+MIN_RISE = 0.001
+
+
+def rises(f: Fit, smallest: float = 1.0, largest: float = 10.0) -> bool:
+    """Whether the fitted quality grows with more examples over the sizes measured (only a
+    rising curve can say how many examples a goal needs; a flat power law has b ≈ 0)."""
+    return f.predict(largest) - f.predict(smallest) > MIN_RISE
+
+
 def _needed(goal: float | None, fitted: Fit, refits: Sequence[Fit], largest: int,
-            what: str) -> Needed:
+            what: str, smallest: int = 1) -> Needed:
     if goal is None:
         return Needed(None, None, text=f"no {what} given")
     horizon = HORIZON * largest
+    if not rises(fitted, smallest, largest):
+        # a flat or falling curve answers no "how many examples": reading it backwards would
+        # say "about 1 example" for a goal the smallest subset happened to score above
+        return Needed(goal, None, reached=False, extra={"flat": True},
+                      text=f"not reached within ~{HORIZON:g}× the data ({int(horizon):,} "
+                           "examples): the fitted curve does not rise with more examples")
 
     def within(f: Fit) -> float | None:
         x = examples_for(f.form, f.params, goal)
-        return None if x is None or x > horizon else max(1.0, x)
+        # below the smallest subset measured the curve says nothing: clamp to it
+        return None if x is None or x > horizon else max(float(smallest), x)
 
     point = within(fitted)
-    values = [within(f) for f in refits]
+    values = [within(f) if rises(f, smallest, largest) else None for f in refits]
     got = sorted(v for v in values if v is not None)
     if point is None:
         return Needed(goal, None, reached=False,
                       text=f"not reached within ~{HORIZON:g}× the data ({int(horizon):,} examples)")
+    if point <= smallest:
+        return Needed(goal, float(smallest), None, None, reached=True,
+                      extra={"at_or_below_smallest": True},
+                      text=f"at most {smallest:,} examples (the fit already reaches it at the "
+                           "smallest subset measured; below it the curve says nothing)")
     low = _quantile(got, 0.025) if got else None
     # resamples whose curve never gets there put the upper bound beyond the horizon
     missing = len(values) - len(got)
@@ -199,9 +221,9 @@ def analyse(sizes: Sequence[int], scores: Sequence[Sequence[float]], *,
         "fit": fitted.to_dict(),
         "band": band,
         "examples_to_target": _needed(target, fitted, refits, largest,
-                                      "target_quality").to_dict(),
+                                      "target_quality", smallest).to_dict(),
         "examples_to_beat_baseline": _needed(baseline_high, fitted, refits, largest,
-                                             "baseline").to_dict(),
+                                             "baseline", smallest).to_dict(),
         "horizon_examples": int(largest * HORIZON),
         "resamples": resamples,
         "seed": seed,
