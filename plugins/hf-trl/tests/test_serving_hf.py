@@ -85,3 +85,45 @@ def test_bench_serve_in_process_stores_the_row_compare_then_uses(files, tiny_mod
     t = data["arms"]["zeroshot"]["tokens"]
     busy = t["input_mean"] / row["prefill_tokens_per_s"] + t["output_mean"] / row["decode_tokens_per_s"]
     assert data["arms"]["zeroshot"]["cost_per_1k_usd"] == pytest.approx(busy / 3600 * 0.10 * 1000)
+
+
+def test_a_self_hosted_hf_arm_beside_a_hosted_litellm_arm_each_priced_and_the_break_even(
+        files, tiny_model_dir, monkeypatch):
+    """Issues 14 and 17 together: the run's model is an open-weights model served on an L4;
+    the few-shot arm names its own hosted model through LiteLLM (the local server as its
+    api_base). Each arm is priced with its own model, and the run says from what volume the
+    self-hosted arm is the cheaper one (its fixed instance-month is the floor)."""
+    pytest.importorskip("ftdecide_litellm")
+    from ftdecide.pricing._catalog import load_catalog
+    from ftdecide.testing import OpenAICompatibleServer
+
+    with OpenAICompatibleServer(models=("gpt-4.1-mini",)) as server:
+        monkeypatch.setenv("FTDECIDE_LITELLM_API_BASE", server.base_url)
+        monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "hf,litellm")
+        cfg = files / "compare.yaml"
+        cfg.write_text(f"train: train.jsonl\neval: eval.jsonl\nmodel: hf/{tiny_model_dir}\n"
+                       "metric: exact\nmax_tokens: 4\nout: reports\nrequests_per_month: 1000\n"
+                       "arms: [{name: fewshot, model: litellm/openai/gpt-4.1-mini}, zeroshot]\n"
+                       "baseline: fewshot\nshots: 2\n"
+                       "serving: {hardware: L4, utilization: 0.5}\n")
+        result = CliRunner().invoke(cli, ["compare", "-c", str(cfg), "--json"],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        posts = server.calls("POST", "/v1/chat/completions")
+    hosted, local = data["arms"]["fewshot"], data["arms"]["zeroshot"]
+    assert hosted["model"] == "litellm/openai/gpt-4.1-mini" and hosted["cost_kind"] == "hosted price"
+    assert len(posts) == hosted["calls"] == 4  # only the hosted arm went over HTTP
+    info = load_catalog().resolve("litellm/openai/gpt-4.1-mini")
+    usage = [(p.json["messages"], server.responder(p.json)) for p in posts]
+    assert info.input_per_1m and info.output_per_1m
+    assert hosted["cost_per_1k_usd"] > 0
+    assert local["cost_kind"] == "self-hosted hardware time" and local["serving"]["hardware"] == "L4"
+    floor = local["serving"]["fixed_monthly_usd"]
+    assert local["monthly_cost_usd"] == pytest.approx(floor)  # 1,000 requests: the floor
+    # a hosted few-shot call costs more than a self-hosted one, so above some volume the
+    # instance-month pays for itself: that volume is floor / saving per request
+    saving = (hosted["cost_per_1k_usd"] - local["cost_per_1k_usd"]) / 1000
+    assert saving > 0 and len(usage) == 4
+    assert local["break_even_requests_per_month"] == pytest.approx(floor / saving, rel=1e-3, abs=1)
+    assert "floor" in local["break_even_reason"]

@@ -352,6 +352,10 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
             "serving": a.get("serving"),
             "break_even_requests_per_month":
                 (a.get("economics") or {}).get("break_even_requests_per_month"),
+            "break_even_reason": (a.get("economics") or {}).get("break_even_reason"),
+            # a self-hosted arm's fixed floor: below this volume it is the dearer one
+            "cheaper_below_requests_per_month":
+                (a.get("economics") or {}).get("cheaper_below_requests_per_month"),
             "unpriced_reason": (a.get("economics") or {}).get("unpriced_reason"),
             "latency_p50_s": a["latency_p50_s"],
             "latency_p95_s": a["latency_p95_s"],
