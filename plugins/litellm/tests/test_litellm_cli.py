@@ -83,6 +83,17 @@ def test_plugins_json_lists_the_plugin_and_its_provider(monkeypatch):
     assert "api_base" in json.dumps(row)
 
 
+def test_prices_folds_litellms_thousands_of_models_into_one_line(monkeypatch):
+    monkeypatch.setenv("FTDECIDE_LOAD_PLUGINS", "openai,litellm")
+    everything = CliRunner().invoke(cli, ["prices"], catch_exceptions=False).stdout
+    assert "gpt-4o-mini" in everything and "litellm/" not in everything
+    line = next(x for x in everything.splitlines() if x.startswith("litellm: "))
+    assert "ftdecide prices --provider litellm" in line
+    only = CliRunner().invoke(cli, ["prices", "--provider", "litellm"], catch_exceptions=False)
+    assert f"litellm/{MODEL}" in only.stdout
+    assert int(line.split()[1].replace(",", "")) > 1000
+
+
 def _example(i: int) -> dict:
     cat = CATS[i % 3]
     return {"messages": [{"role": "system", "content": "Classify the ticket as JSON."},

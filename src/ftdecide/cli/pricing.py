@@ -242,6 +242,14 @@ def prices(provider: str | None, as_json: bool, price_files: tuple[str, ...]) ->
     if not models:
         click.echo("no models: install a provider plugin (e.g. ftdecide-openai)")
         return
+    folded: dict[str, int] = {}
+    if not provider:
+        # a catalog of thousands (LiteLLM's price map) would bury the others: one line each
+        sizes: dict[str, int] = {}
+        for m in models:
+            sizes[m.provider] = sizes.get(m.provider, 0) + 1
+        folded = {p: n for p, n in sizes.items() if n > FOLD_ABOVE}
+        models = [m for m in models if m.provider not in folded]
     rows = []
     for m in models:
         rows.append([
@@ -261,7 +269,13 @@ def prices(provider: str | None, as_json: bool, price_files: tuple[str, ...]) ->
     sources = sorted({m.source for m in models if m.source})
     for s in sources:
         click.echo(f"source: {s}")
+    for name, n in sorted(folded.items()):
+        click.echo(f"{name}: {n:,} models, not listed here: ftdecide prices --provider {name}")
     click.echo(f"override: --prices FILE or {user_price_file()}")
+
+
+#: Providers with more models than this are summarised in one line unless asked for.
+FOLD_ABOVE = 200
 
 
 def _pair(a: float | None, b: float | None) -> str:
