@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -134,3 +135,76 @@ def test_confidence_comes_with_the_factors_that_set_it(task, capsys, monkeypatch
     levels = ("low", "medium", "high")
     start = factors[0]["effect"].split()[-1]
     assert levels.index(data["confidence"]) == max(0, levels.index(start) - (len(factors) - 1))
+
+
+def mostly_right(request: dict) -> str:
+    """Every arm answers right, but for messages whose number ends in 0 (9 in 10 right)."""
+    number, label = re.search(r"message (\d+): .*feeling is (\w+)",
+                              request["messages"][-1]["content"]).groups()
+    return label if int(number) % 10 else EMOTIONS[(EMOTIONS.index(label) + 1) % 6]
+
+
+def grade_pass_fail(request: dict) -> str:
+    """The scripted judge passes an answer that names the message's feeling."""
+    text = request["messages"][-1]["content"]
+    truth = re.search(r"## Input\n.*feeling is (\w+)", text).group(1)
+    answer = text.split("## Answer to grade\n", 1)[1].strip()
+    return json.dumps({"score": "PASS" if answer == truth else "FAIL", "reason": "checked"})
+
+
+def judged_run(capsys, monkeypatch, *extra) -> tuple[dict, int]:
+    """A compare run scored by the local server as a pass/fail judge; the judge calls it made."""
+    from ftdecide.testing import reply_by_prompt
+
+    (compare_cfg := Path("compare.yaml")).write_text(
+        "train: train.jsonl\neval: eval.jsonl\n"
+        f"model: openai/{BASE}\narms: [zeroshot, fewshot]\nshots: 4\nout: reports\n"
+        f"metric: judge\njudge: {{model: openai/{BASE}, scale: pass-fail, "
+        "rubric: \"names the feeling of the message\"}\n")
+    responder = reply_by_prompt([(r"You grade one answer", grade_pass_fail)], default=mostly_right)
+    with OpenAICompatibleServer(responder=responder, models=(BASE,)) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-assess-runs")
+        set_registry(Registry())
+        code, out, err = run(capsys, "compare", "-c", compare_cfg, "--json", *extra)
+        assert code == 0, err
+        judged = sum(1 for p in server.calls("POST", "/v1/chat/completions")
+                     if "You grade one answer" in p.json["messages"][0]["content"])
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    set_registry(Registry())
+    return json.loads(out), judged
+
+
+def test_an_uncalibrated_judge_leads_to_measure_first_then_its_labels_decide(task, capsys,
+                                                                            monkeypatch):
+    """A judged run without human labels cannot keep the baseline on the judge's scores (few-shot
+    scores 0.9 against a 0.80 target); the next steps say how to calibrate it, and the re-run
+    with a person's labels (from the cache) lets the usual rule decide, the trace naming κ."""
+    result, judged = judged_run(capsys, monkeypatch)
+    assert judged == 2 * 60 and result["judge"]["calibrated"] is False
+    assert result["arms"]["fewshot"]["quality"]["mean"] == pytest.approx(0.9)
+    data = assess(capsys, result["run_id"])
+    assert data["recommendation"] == "measure-first"
+    decisive = data["reasons"][0]
+    assert decisive["rule"] == "measure-first-judge-uncalibrated"
+    assert f"the judge openai/{BASE}" in decisive["text"]
+    assert "(no human labels)" in decisive["text"]
+    assert not any(r["rule"] == "keep-baseline-meets-target" for r in data["reasons"])
+    labels_file = f"human_labels-{result['run_id']}.csv"
+    commands = [s["command"] for s in data["next_steps"]]
+    assert commands[0] == f"ftdecide report {result['run_id']}"
+    assert "review mode" in data["next_steps"][0]["why"] and labels_file in data["next_steps"][0]["why"]
+    assert commands[1] == f"ftdecide compare -c compare.yaml --human-labels {labels_file}"
+
+    # a person marks the few-shot answers (the baseline's) as the report's Review button saves them
+    rows = [f"{i},{'fail' if (999 + i) % 10 == 0 else 'pass'}\n" for i in range(1, 61)]
+    Path(labels_file).write_text("id,label\n" + "".join(rows))
+    again, judged = judged_run(capsys, monkeypatch, "--human-labels", labels_file)
+    assert judged == 0  # every answer and judgment from the cache
+    assert again["judge"]["calibrated"] is True
+    assert again["judge"]["agreement"]["kappa"] == pytest.approx(1.0)
+    data = assess(capsys, again["run_id"])
+    assert (data["recommendation"], data["reasons"][0]["rule"]) == ("keep-baseline",
+                                                                    "keep-baseline-meets-target")
+    trace = next(r for r in data["reasons"] if r["rule"] == "judge-calibrated")
+    assert "κ 1.00 with people on 60 labelled items, at least 0.6" in trace["text"]

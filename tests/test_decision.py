@@ -133,6 +133,18 @@ CASES = {
     "fine-tune-below-target": ({**MEASURED, "ft_quality": 0.85}, "Even the fine-tune (0.85)"),
     "fine-tune-worse": ({**MEASURED, "ft_diff": -0.2, "ft_diff_low": -0.3, "ft_diff_high": -0.1},
                         "measurably worse than fewshot: -0.20 [-0.30, -0.10]"),
+    # a run scored by an LLM judge (metric judge)
+    "measure-first-judge-uncalibrated": (
+        {**MEASURED, "judge_scored": True, "judge_model": "openai/gpt-4o-mini-2024-07-18",
+         "judge_calibrated": False, "judge_kappa": 0.12, "judge_kappa_threshold": 0.6,
+         "judge_kappa_text": "κ 0.12 with people on 30 labelled items, below 0.6"},
+        "the judge openai/gpt-4o-mini-2024-07-18, which is not calibrated against people "
+        "(κ 0.12 with people on 30 labelled items, below 0.6)"),
+    "judge-calibrated": (
+        {**MEASURED, "judge_scored": True, "judge_model": "openai/gpt-4o-mini-2024-07-18",
+         "judge_calibrated": True, "judge_kappa": 0.81, "judge_kappa_threshold": 0.6,
+         "judge_kappa_text": "κ 0.81 with people on 30 labelled items, at least 0.6"},
+        "agrees with people (κ 0.81 with people on 30 labelled items, at least 0.6)"),
     # the learning curve of a run (compare learning_curve:)
     "collect-data-learning-curve": (
         {**CURVE, "curve_blocks_fine_tune": True, "curve_reached_target": False,
@@ -315,3 +327,27 @@ def test_a_baseline_whose_interval_only_touches_the_target_is_not_said_to_reach_
     assert (d.recommendation, d.deciding.rule) == ("keep-baseline", "keep-baseline-may-meet-target")
     assert "already reaches" not in d.deciding.text
     assert "0.77" in d.deciding.text and "0.95" in d.deciding.text
+
+
+UNCALIBRATED = {"judge_scored": True, "judge_model": "openai/gpt-4o-mini-2024-07-18",
+                "judge_calibrated": False, "judge_kappa": None, "judge_kappa_threshold": 0.6,
+                "judge_kappa_text": "no human labels"}
+
+
+@pytest.mark.parametrize("changes", [
+    MEASURED,  # a measured gain: fine-tune-measured-gain
+    {**MEASURED, "ft_quality": 0.51, "ft_diff": 0.01, "ft_diff_low": -0.02, "ft_diff_high": 0.04},
+    {"few_shot_quality": 0.93, "best_baseline_quality": 0.93},  # keep-baseline-meets-target
+])
+def test_an_uncalibrated_judge_neither_tunes_nor_keeps_the_baseline(changes):
+    plain = decide({**BASE, **changes})
+    assert plain.recommendation in ("fine-tune", "keep-baseline")
+    d = decide({**BASE, **changes, **UNCALIBRATED})
+    assert (d.recommendation, d.deciding.rule) == ("measure-first", "measure-first-judge-uncalibrated")
+    assert "no human labels" in d.deciding.text
+    # a calibrated judge lets the usual rules decide, and the trace names its κ
+    calibrated = {**UNCALIBRATED, "judge_calibrated": True, "judge_kappa": 0.7,
+                  "judge_kappa_text": "κ 0.70 with people on 20 labelled items, at least 0.6"}
+    d = decide({**BASE, **changes, **calibrated})
+    assert d.recommendation == plain.recommendation
+    assert any(r.rule == "judge-calibrated" and "κ 0.70" in r.text for r in d.reasons)

@@ -347,3 +347,64 @@ def test_embedding_failure_then_resume_pays_for_nothing_twice(task, server, caps
     ev = data["metric"]["evaluation"]
     assert ev["calls"] == len(server.calls("POST", "/v1/embeddings")) >= 1
     assert ev["cached_texts"] == 0 and data["evaluation_cost_usd"] > 0
+
+
+# -- the embeddings' cost before the run: dry run, budget floor, --max-cost --------------------
+
+def _dry(task, *extra) -> dict:
+    return json.loads(compare(task, "--metric", "similarity", "--dry-run", *extra).stdout)
+
+
+def test_dry_run_prices_the_embeddings_apart_and_tfidf_as_free(task, server):
+    tfidf = _dry(task)
+    assert tfidf["similarity"]["backend"] == "tfidf"
+    assert tfidf["similarity"]["cost"] == "offline, free"
+    assert tfidf["predicted_cost_usd"] == pytest.approx(
+        sum(a["predicted_cost_usd"] for a in tfidf["arms"].values()))
+    text = CliRunner().invoke(cli, ["compare", "--train", str(task / "train.jsonl"), "--eval",
+                                    str(task / "eval.jsonl"), "--model",
+                                    "openai/gpt-4o-mini-2024-07-18", "--arms", "zeroshot,fewshot",
+                                    "--shots", "2", "--metric", "similarity", "--dry-run"])
+    line = next(ln for ln in text.output.splitlines() if ln.startswith("similarity"))
+    assert "offline, free" in line and "$" not in line
+
+    # embeddings, nothing answered yet: the expected answers, and every answer at max_tokens
+    cfg = _embedding_config(task)
+    plan = _dry(task, "--config", str(cfg))
+    sim = plan["similarity"]
+    expected = sorted({json.loads(ln)["messages"][-1]["content"]
+                       for ln in (task / "eval.jsonl").read_text().splitlines()})
+    tokens = sum(count_texts(expected)) + 2 * N_EVAL * 256
+    assert (sim["backend"], sim["model"], sim["texts"], sim["unknown_answers"]) == (
+        "provider", "openai/text-embedding-3-small", N_EVAL, 2 * N_EVAL)
+    assert sim["input_tokens"] == tokens
+    assert sim["predicted_cost_usd"] == pytest.approx(tokens * 0.02 / 1e6)
+    arms = sum(a["predicted_cost_usd"] for a in plan["arms"].values())
+    assert plan["predicted_cost_usd"] == pytest.approx(arms + sim["predicted_cost_usd"])
+    assert server.calls("POST", "/v1/embeddings") == []
+
+    # once the answers are cached (a rouge-l run), the forecast is the run's exact cost
+    compare(task, "--metric", "rouge-l")
+    plan = _dry(task, "--config", str(cfg))
+    assert plan["similarity"]["unknown_answers"] == 0
+    assert plan["similarity"]["floor_usd"] == plan["similarity"]["predicted_cost_usd"] > 0
+    data = json.loads(compare(task, "--metric", "similarity", "--config", str(cfg)).stdout)
+    assert data["evaluation_cost_usd"] == pytest.approx(plan["similarity"]["predicted_cost_usd"],
+                                                        rel=1e-9)
+    # embedded now: a dry run predicts nothing more
+    assert _dry(task, "--config", str(cfg))["similarity"]["predicted_cost_usd"] == 0.0
+
+
+def test_max_cost_counts_the_embeddings(task, server, capsys):
+    compare(task, "--metric", "rouge-l")  # the arms' answers come from the cache from now on
+    cfg = _embedding_config(task)
+    floor = _dry(task, "--config", str(cfg))["similarity"]["floor_usd"]
+    assert floor > 0
+    # the arms cost nothing more, so only the embeddings can be above this budget
+    err = refused(task, capsys, "--metric", "similarity", "--config", str(cfg),
+                  "--max-cost", f"{floor / 2:.10f}")
+    assert "embeddings of" in err and "nothing was called" in err
+    assert server.calls("POST", "/v1/embeddings") == []
+    data = json.loads(compare(task, "--metric", "similarity", "--config", str(cfg),
+                              "--max-cost", f"{floor * 2:.10f}").stdout)
+    assert data["evaluation_cost_usd"] == pytest.approx(floor, rel=1e-9)

@@ -148,6 +148,12 @@ FACTS: dict[str, str] = {
     "curve_label_cost_text": "that cost, in words",
     "curve_not_reached": "the fitted curve does not reach the target within ~10× the data",
     # --train
+    "judge_scored": "the run's quality figures are an LLM judge's scores (metric judge)",
+    "judge_model": "that judge's model",
+    "judge_calibrated": "the judge agrees with people (κ at least its threshold); None without a judge",
+    "judge_kappa": "its Cohen's κ against the human labels (None without labels)",
+    "judge_kappa_threshold": "the κ the judge must reach to be trusted (0.6)",
+    "judge_kappa_text": "that agreement in words, or 'no human labels'",
     "train_checked": "--train was given and validated",
     "train_valid": "it passed validation",
     "train_file": "its path",

@@ -120,6 +120,7 @@ def run_evidence(results: Mapping[str, Any], run_id: str) -> Evidence:
                             ft_diff_low=_num(vs.get("ci_low")), ft_diff_high=_num(vs.get("ci_high")),
                             ft_p_value=_num(vs.get("p_value")), eval_n=n)
     measured.update(_run_floor(results, arms, baseline))
+    measured.update(_run_judge(results))
     from ftdecide.assess._curve import run_curve
 
     measured.update(run_curve(results))
@@ -269,3 +270,34 @@ def _run_floor(results: Mapping[str, Any], arms: Mapping[str, Any], baseline: An
         mdd = data.min_detectable_diff(base_q[3], min(base_q[0], 0.999))
     out["min_detectable_diff"] = mdd
     return out
+
+
+def _run_judge(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the run's quality figures are an LLM judge's scores, and whether people trust it.
+
+    A judge's scores decide nothing until the judge agrees with people (its
+    ``calibrated`` flag: Cohen's κ against ``human_labels`` at least the
+    threshold); without labels it is not calibrated either. ``judge_calibrated``
+    stays None for a run scored without a judge, so the rules that read it
+    never fire on such a run.
+    """
+    judge = results.get("judge")
+    scored = (results.get("metric") or {}).get("name") == "judge" or isinstance(judge, Mapping)
+    if not scored:
+        return {"judge_scored": False}
+    judge = judge if isinstance(judge, Mapping) else {}
+    agree = judge.get("agreement") if isinstance(judge.get("agreement"), Mapping) else None
+    threshold = _num(judge.get("kappa_threshold"))
+    threshold = 0.6 if threshold is None else threshold
+    kappa = _num((agree or {}).get("kappa"))
+    calibrated = bool(judge.get("calibrated")) and kappa is not None and kappa >= threshold
+    if agree is None or not agree.get("n"):
+        text = "no human labels"
+    elif kappa is None:
+        text = f"κ undefined on {agree['n']} labelled items (every label the same)"
+    else:
+        text = (f"κ {kappa:.2f} with people on {agree['n']} labelled items, "
+                + (f"at least {threshold:g}" if calibrated else f"below {threshold:g}"))
+    return {"judge_scored": True, "judge_model": judge.get("model") or "its judge",
+            "judge_calibrated": calibrated, "judge_kappa": kappa,
+            "judge_kappa_threshold": threshold, "judge_kappa_text": text}

@@ -42,6 +42,8 @@ def next_steps(label: str, f: Mapping[str, Any], *, train_path: str | None, answ
                                                     ("output-tokens", "output_tokens"))
         if f[key] is not None) if rpm else ""
     steps: list[dict[str, str]] = []
+    if label == "measure-first" and f.get("judge_scored") and f.get("judge_calibrated") is False:
+        return _calibrate_judge(f, run, reassess)
     if label == "measure-first" and f.get("from_run") and (
             f.get("beats_floor") is False or f.get("all_miss_target")):
         if f.get("stronger_command"):
@@ -121,3 +123,24 @@ def next_steps(label: str, f: Mapping[str, Any], *, train_path: str | None, answ
                       "why": "train the production fine-tune on the full reviewed set (shows the cost and asks first)"
                       + ("" if train_path else " (train.jsonl: your training set)")})
     return steps
+
+
+def _calibrate_judge(f: Mapping[str, Any], run: Mapping[str, Any] | None,
+                     reassess: dict[str, str]) -> list[dict[str, str]]:
+    """The steps that calibrate a run's judge: people mark items in the report's review mode,
+    and the same comparison is re-run with their marks as ``human_labels`` (every answer and
+    judgment comes from the cache, so only the agreement is new)."""
+    run_id = str((run or {}).get("run_id") or f.get("run_id") or "RUN")
+    labels = f"human_labels-{run_id}.csv"
+    return [
+        {"command": f"ftdecide report {_q(run_id)}",
+         "why": "open the report, switch the drill-down to review mode and mark 30 or more items "
+                "(pass/fail or 1–5, on the judge's scale); its Review button downloads "
+                f"{labels}"},
+        {"command": f"ftdecide compare -c compare.yaml --human-labels {_q(labels)}",
+         "why": f"re-run the same comparison with the marks (or add `human_labels: {labels}` to "
+                "compare.yaml, the run's config with its judge: block); answers and judgments "
+                f"come from the cache, only the judge's κ is new (it must reach "
+                f"{_n(f.get('judge_kappa_threshold')) or '0.6'})"},
+        reassess,
+    ]

@@ -247,6 +247,23 @@ def _write_report(results: dict[str, Any], out_dir: Path, items_format: str = "c
     return write_report(results, out_dir, items_format=items_format)
 
 
+def _render_dry_similarity(sim: dict[str, Any] | None) -> None:
+    """The similarity metric's vectors in the dry run: evaluation cost, apart from the arms."""
+    from ftdecide.report._text import money
+
+    if not sim:
+        return
+    if sim["backend"] == "tfidf":
+        click.echo("similarity: TF-IDF vectors, offline, free (no embedding calls)")
+        return
+    cost = (sim["cost"] if sim["predicted_cost_usd"] is None
+            else f"at most {money(sim['predicted_cost_usd'])}")
+    click.echo(f"similarity {sim['model']}: {sim['texts'] - sim['cached']:,} texts to embed "
+               f"({sim['cached']:,} cached) and {sim['unknown_answers']:,} answers not made yet "
+               f"(counted at max_tokens), at most {sim['input_tokens']:,} tokens; evaluation "
+               f"cost {cost} (in the total below)")
+
+
 def render_dry_run(plan: dict[str, Any]) -> None:
     from ftdecide.report._text import money, table
 
@@ -269,6 +286,7 @@ def render_dry_run(plan: dict[str, Any]) -> None:
         click.echo(f"judge {judge['model']}: {judge['calls']:,} calls ({judge['cached']:,} cached, "
                    f"{judge['recorded']:,} recorded), evaluation cost {judge_cost} (in the total "
                    "below; an answer not made yet is counted at max_tokens)")
+    _render_dry_similarity(plan.get("similarity"))
     calls = f"{plan['calls']:,} calls" + (f" and {judge['calls']:,} judge calls" if judge else "")
     click.echo(f"{plan['items']:,} eval items; {calls} would be made, {cost}")
     _render_dry_distillation(plan.get("distillation"))

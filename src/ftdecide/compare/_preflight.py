@@ -46,6 +46,9 @@ class Preflight:
     judge: Any = None
     """The ``judge`` metric's grader (:class:`~ftdecide.compare._judge_run.JudgePlan`): its
     model resolved and the human labels read, before any call."""
+    embedding: Any = None
+    """The ``similarity`` metric's embedding model (its ModelInfo), None for TF-IDF or another
+    metric: its calls are evaluation cost, forecast by :func:`embedding_forecast`."""
     student: dict[str, Any] | None = None
     """The distilled arm's student tune, estimated before its training set exists
     (:func:`ftdecide.compare._distill.plan_student_estimate`); None when there is none to run."""
@@ -83,6 +86,11 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
     audit = audit_items(config, prep)
     metric = metrics_mod.for_run(metric, similarity=config.similarity, catalog=catalog,
                                  items=prep.items, path=config.eval)
+    embedding = None
+    if metric.name == "similarity" and (config.similarity or {}).get("model"):
+        from ftdecide.compare._similarity import resolve_embedding_model
+
+        embedding = resolve_embedding_model(str(config.similarity["model"]), catalog)[0]
     if _distill.wanted(config) and config.inputs:
         _distill.audit_inputs(config, prep, _distill.load_inputs(config, prep), audit)
     state = state or {}
@@ -124,7 +132,8 @@ def preflight(config: CompareConfig, *, catalog: Catalog,
             student = _distill.plan_student_estimate(config, catalog)
     return Preflight(metric=metric, prep=prep, prompts=prompts, plans=plans, calls=calls,
                      tune_plan=tune_plan, tuned_model=tuned_model, previous=previous,
-                     planned_tune=planned, audit=audit, judge=judge, student=student)
+                     planned_tune=planned, audit=audit, judge=judge, student=student,
+                     embedding=embedding)
 
 
 def audit_items(config: CompareConfig, prep: Prepared) -> dict[str, Any]:
@@ -201,27 +210,73 @@ def judge_forecast(pf: Preflight, config: CompareConfig, store: Any,
                     max_tokens=config.max_tokens, store=store, recorded=recorded)
 
 
+def embedding_forecast(pf: Preflight, config: CompareConfig, store: Any,
+                       recorded: Mapping[Any, Any]) -> Any:
+    """What the ``similarity`` metric's vectors would cost (None for another metric).
+
+    The texts are the scored items' expected answers and every arm's answer
+    known now (recorded in the run or in the call cache); an answer still to
+    be made, or of an arm tuned inside the run, counts at ``max_tokens``.
+    """
+    if pf.metric.name != "similarity":
+        return None
+    from ftdecide.compare._similarity import EmbeddingCache, forecast_embeddings
+
+    if pf.embedding is None:
+        return forecast_embeddings(None, (), unknown_answers=0, max_tokens=0, cache=None)
+    scored = {it.id for it in pf.prep.items}
+    texts = [it.expected for it in pf.prep.items]
+    unknown = 0
+    planned = set()
+    for c in pf.calls:
+        if c.arm not in config.arms or c.item not in scored:
+            continue  # the teacher's labelling calls are not scored
+        planned.add(c.arm)
+        prior = recorded.get((c.arm, c.item))
+        if prior is None and store is not None:
+            prior = store.cached(c.key)
+        if prior is None:
+            unknown += 1
+        else:
+            texts.append(prior.text)
+    unknown += len(pf.prep.items) * len([a for a in config.arms if a not in planned])
+    return forecast_embeddings(pf.embedding, texts, unknown_answers=unknown,
+                               max_tokens=config.max_tokens,
+                               cache=EmbeddingCache.of(store) if store is not None else None)
+
+
 def check_budget(pf: Preflight, config: CompareConfig, to_send: list[Call],
-                 judge_floor_usd: float = 0.0) -> None:
+                 judge_floor_usd: float = 0.0, embedding: Any = None) -> None:
     """Refuse a budget the run cannot fit in, before anything is spent.
 
     The least a run can cost is the new fine-tune's estimate plus the prompt
     tokens alone of every call still to send, the judge's included (without
-    the answers they grade; answers cost more, so this is a floor). When that floor is above ``max_cost_usd`` the real run would
-    stop part-way with the money spent and no answer to the question; it is
+    the answers they grade; answers cost more, so this is a floor), and the
+    embeddings of the texts known now (``similarity``'s ``embedding``
+    forecast; an unpriced embedding model cannot be held by a budget). When
+    that floor is above ``max_cost_usd`` the real run would stop part-way with the money spent and no answer to the question; it is
     refused here instead. A budget between the floor and the upper bound
     (prompt + max_tokens) is allowed: the runner stops before a call that
     would cross it, and ``--resume`` continues.
     """
     if config.max_cost_usd is None:
         return
+    if embedding is not None and embedding.predicted_cost_usd is None:
+        raise UsageError(
+            f"similarity.model {embedding.model} has no price, so --max-cost / max_cost_usd "
+            "cannot hold its embedding calls; nothing was called",
+            hint="add its input price with --prices FILE, or leave similarity.model out for "
+                 "TF-IDF vectors (offline, free)")
+    embed_floor = embedding.floor_usd if embedding is not None else 0.0
     floor = (pf.tune_cost_usd + pf.student_cost_usd + sum(c.min_cost_usd for c in to_send)
-             + judge_floor_usd)
+             + judge_floor_usd + embed_floor)
     if floor > config.max_cost_usd:
         parts = (f"the fine-tune's estimate plus the prompt tokens of {len(to_send):,} calls"
                  if pf.tune_plan is not None else f"the prompt tokens of {len(to_send):,} calls")
         if judge_floor_usd:
             parts += " and of the judge's calls"
+        if embed_floor:
+            parts += f" and the embeddings of {embedding.texts - embedding.cached:,} known texts"
         raise UsageError(
             f"the run costs at least ${floor:,.4f} ({parts}) and --max-cost / max_cost_usd is "
             f"${config.max_cost_usd:,.4f}; nothing was called",

@@ -26,7 +26,13 @@ from ftdecide.compare import _distill
 from ftdecide.compare._arms import make_plans, plan_calls
 from ftdecide.compare._config import DISTILL_ARMS, TUNED_ARMS, CompareConfig
 from ftdecide.compare._economics import cost_of
-from ftdecide.compare._preflight import check_budget, judge_forecast, pending, preflight
+from ftdecide.compare._preflight import (
+    check_budget,
+    embedding_forecast,
+    judge_forecast,
+    pending,
+    preflight,
+)
 from ftdecide.compare._results import _training_block, assemble
 from ftdecide.compare._runner import Runner, RunOutcome
 from ftdecide.compare._runstore import RunStore
@@ -73,7 +79,8 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
     recorded = store.calls(resume) if resume else {}
     to_send = pending(pf.calls, store if use_cache else None, recorded)
     judging = judge_forecast(pf, config, store if use_cache else None, recorded)
-    check_budget(pf, config, to_send, judging.floor_usd if judging else 0.0)
+    embedding = embedding_forecast(pf, config, store if use_cache else None, recorded)
+    check_budget(pf, config, to_send, judging.floor_usd if judging else 0.0, embedding)
     if config.learning_curve:  # every subset checked (size, data, budget) before any spend
         from ftdecide.compare import _curve as curve
 
@@ -125,7 +132,9 @@ def run(config: CompareConfig, *, catalog: Catalog, store: RunStore, command: st
             # the run's budget covers the labelling and the fine-tunes it paid for, then the calls
             budget = max(0.0, budget - _paid(training if gold else None)
                          - (_paid(distilled.training) if distilled else 0.0)
-                         - (distilled.outcome.spent_usd if distilled and distilled.outcome else 0.0))
+                         - (distilled.outcome.spent_usd if distilled and distilled.outcome else 0.0)
+                         # the embeddings are scored after the calls: their upper bound is kept
+                         - ((embedding.predicted_cost_usd or 0.0) if embedding else 0.0))
         runner = Runner(store, run_id, concurrency=config.concurrency,
                         max_cost_usd=budget, use_cache=use_cache,
                         batch_api=config.batch, progress=progress, cost_of=cost_of)
@@ -243,8 +252,9 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
     prep, calls = pf.prep, pf.calls
     recorded = store.calls(resume) if (store is not None and resume) else {}
     judging = judge_forecast(pf, config, store, recorded)
+    embedding = embedding_forecast(pf, config, store, recorded)
     check_budget(pf, config, pending(calls, store, recorded),
-                 judging.floor_usd if judging else 0.0)
+                 judging.floor_usd if judging else 0.0, embedding)
     by_arm: dict[str, dict[str, Any]] = {}
     for c in calls:
         a = by_arm.setdefault(c.arm, {"model": c.info.key, "calls": 0, "cached": 0, "recorded": 0,
@@ -269,6 +279,9 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
         judge = {"model": judging.model, "calls": judging.calls, "cached": judging.cached,
                  "recorded": judging.recorded, "predicted_cost_usd": judging.predicted_cost_usd}
         total += judging.predicted_cost_usd or 0.0
+    if embedding is not None:
+        # the similarity metric's embeddings: evaluation cost too (TF-IDF: offline, free)
+        total += embedding.predicted_cost_usd or 0.0
     curve_points = None
     if config.learning_curve:
         from ftdecide.compare import _curve as curve
@@ -299,6 +312,7 @@ def dry_run(config: CompareConfig, *, catalog: Catalog, store: RunStore | None =
                         "student": student}
     return {"arms": {a: by_arm[a] for a in config.arms}, "items": len(prep.items),
             "predicted_cost_usd": total, "tune": tune, "judge": judge,
+            "similarity": embedding.to_dict() if embedding is not None else None,
             "learning_curve": curve_points,
             "calls": sum(a["calls"] for a in by_arm.values())
             + (labelling["calls"] if labelling else 0),

@@ -33,9 +33,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ftdecide.errors import UsageError
 
-__all__ = ["EmbeddingUsage", "TFIDF_DESCRIPTION", "EmbeddingCache", "cosine",
-           "embedding_description", "embedding_scores", "resolve_embedding_model",
-           "tfidf_scores"]
+__all__ = ["EmbeddingForecast", "EmbeddingUsage", "TFIDF_DESCRIPTION", "EmbeddingCache",
+           "cosine", "embedding_description", "embedding_scores", "forecast_embeddings",
+           "resolve_embedding_model", "tfidf_scores"]
 
 TFIDF_DESCRIPTION = ("similarity (TF-IDF, offline): cosine of TF-IDF vectors (scikit-learn, "
                      "fitted on this run's expected answers and answers); shared words, not "
@@ -238,3 +238,63 @@ def embedding_scores(pairs: Sequence[Pair], *, info: Any, provider: Any,
     scores = [cosine(vectors[e], vectors[a]) if e in vectors and a in vectors else 0.0
               for e, a in pairs]
     return scores, usage
+
+
+# -- the forecast: what the embeddings of a run will cost, before any call ------------------------
+
+@dataclass
+class EmbeddingForecast:
+    """What scoring with ``similarity`` would cost, predicted offline (tiktoken) for the dry run,
+    the budget floor and ``--max-cost``.
+
+    TF-IDF (``backend`` "tfidf") is computed here and costs nothing: ``cost`` says "offline,
+    free" instead of a $0 read off a price. For an embedding model, ``texts`` are the distinct
+    non-empty texts known now (expected answers, answers already recorded or cached),
+    ``cached`` those the embedding cache holds (free), ``unknown_answers`` the answers not made
+    yet, each counted at ``max_tokens`` for the upper bound and at nothing for the floor.
+    ``predicted_cost_usd`` is None when the model has no price (never shown as $0).
+    """
+
+    backend: str
+    model: str | None
+    cost: str = "offline, free"
+    texts: int = 0
+    cached: int = 0
+    unknown_answers: int = 0
+    input_tokens: int = 0
+    floor_tokens: int = 0
+    predicted_cost_usd: float | None = 0.0
+    floor_usd: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def forecast_embeddings(info: Any | None, texts: Sequence[str], *, unknown_answers: int,
+                        max_tokens: int, cache: EmbeddingCache | None) -> EmbeddingForecast:
+    """The embedding calls' tokens and cost still to pay (``info`` None: TF-IDF, free).
+
+    Every distinct text is embedded once, ever (:func:`embedding_scores`), so
+    the known texts are counted once and those in the cache not at all.
+    """
+    if info is None:
+        return EmbeddingForecast(backend="tfidf", model=None)
+    from ftdecide.data import _tokens as tokens
+
+    known = sorted({t for t in texts if t.strip()})
+    cached = cache.get_many(info.provider, info.id, known) if cache is not None else {}
+    todo = [t for t in known if t not in cached]
+    floor = sum(tokens.count_texts(todo, info.encoding or tokens.DEFAULT_ENCODING)) if todo else 0
+    upper = floor + unknown_answers * max_tokens
+    rate = getattr(info, "input_per_1m", None)
+    out = EmbeddingForecast(backend="provider", model=info.key, texts=len(known),
+                            cached=len(known) - len(todo), unknown_answers=unknown_answers,
+                            input_tokens=upper, floor_tokens=floor)
+    if rate is None:
+        out.cost = "unknown (no price for the embedding model: add one with --prices FILE)"
+        out.predicted_cost_usd = None if upper else 0.0
+        return out
+    out.predicted_cost_usd = upper * float(rate) / 1e6
+    out.floor_usd = floor * float(rate) / 1e6
+    out.cost = "priced at the catalog's input price"
+    return out
