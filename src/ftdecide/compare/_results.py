@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from ftdecide.compare import _distill
 from ftdecide.compare._arms import ArmPlan, Prepared
 from ftdecide.compare._config import ARM_LABELS, TUNED_ARMS
+from ftdecide.compare._copybase import copy_baseline
 from ftdecide.compare._economics import (
     _amortisation_months,
     _price_as_note,
@@ -28,7 +29,6 @@ from ftdecide.compare._economics import (
     compare_costs,
 )
 from ftdecide.compare._runner import RunOutcome
-from ftdecide.compare._copybase import copy_baseline
 from ftdecide.compare._scoring import RESAMPLES, score_run
 from ftdecide.compare._verdict import verdict
 from ftdecide.pricing._catalog import Catalog
