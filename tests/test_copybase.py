@@ -139,3 +139,15 @@ def test_tfidf_copy_baseline_is_fitted_on_the_runs_texts(task, monkeypatch):
 def test_categorical_runs_have_no_copy_baseline(task, monkeypatch):
     data = compare(task, monkeypatch, echo_last_user, "--metric", "exact", "--json")
     assert data["trivial"] == []
+
+
+def test_the_report_escapes_a_copy_baseline_and_reads_old_results(task, monkeypatch):
+    from ftdecide.report._html import render_html
+
+    data = compare(task, monkeypatch, echo_last_user, "--metric", "bleu", "--json")
+    results = _results(data)
+    results["trivial"][0]["name"] = "<script>alert(1)</script>"
+    html = render_html(results)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
+    del results["trivial"]  # results.json written before the copy baseline existed
+    assert "copy the input" not in render_html(results)
