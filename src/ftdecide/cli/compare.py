@@ -507,4 +507,9 @@ def _trivial_rows(results: dict[str, Any], *, width: int) -> list[list[str]]:
     chance = labels.get("chance_rate")
     if chance is not None:
         rows.append(["guessing (trivial)", _pts(chance)] + ["-"] * (width - 2))
+    for t in results.get("trivial") or []:  # free text: copying the input, with its interval
+        ci = ("" if t.get("ci_low") is None else
+              f" [{_pts(t['ci_low'])}, {_pts(t['ci_high'])}]")
+        rows.append([f"{t.get('name')} (trivial)", f"{_pts(t.get('mean'))}{ci}"]
+                    + ["-"] * (width - 2))
     return rows

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from ftdecide.compare import _distill
 from ftdecide.compare._arms import ArmPlan, Prepared
 from ftdecide.compare._config import ARM_LABELS, TUNED_ARMS
+from ftdecide.compare._copybase import copy_baseline
 from ftdecide.compare._economics import (
     _amortisation_months,
     _price_as_note,
@@ -28,7 +29,7 @@ from ftdecide.compare._economics import (
     compare_costs,
 )
 from ftdecide.compare._runner import RunOutcome
-from ftdecide.compare._scoring import score_run
+from ftdecide.compare._scoring import RESAMPLES, score_run
 from ftdecide.compare._verdict import verdict
 from ftdecide.pricing._catalog import Catalog
 from ftdecide.pricing._serving import UNPRICED_SELF_HOSTED, is_self_hosted, serving_costs
@@ -261,6 +262,12 @@ def assemble(prep: Prepared, plans: Mapping[str, ArmPlan], outcome: RunOutcome, 
             "data": data_prov,
         },
     }
+    # what copying the input scores (free-text reference metrics): a floor beside the
+    # categorical ones of the audit, which the verdict's floor caveat reads too
+    results["trivial"] = copy_baseline(
+        prep.items, metric, seed=config.seed, resamples=RESAMPLES,
+        run_pairs=[(it.expected, outcome.results[(arm, it.id)].text) for it in prep.items
+                   for arm in plans if (arm, it.id) in outcome.results])
     if audit is not None:
         results["audit"] = _with_measured_power(audit, results)
     if judge is not None:

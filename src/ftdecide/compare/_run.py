@@ -388,7 +388,8 @@ def result_json(result: CompareResult, report_path: str | None) -> dict[str, Any
                        "evaluation": metric.get("evaluation")},
             "evaluation_cost_usd": r.get("evaluation_cost_usd", 0.0),
             "baseline": r["baseline"], "arms": arms, "training": r.get("training"),
-            "audit": r.get("audit"), "self_hosting": r.get("self_hosting") or [],
+            "audit": r.get("audit"), "trivial": r.get("trivial") or [],
+            "self_hosting": r.get("self_hosting") or [],
             "judge": judge, "distillation": r.get("distillation"), "verdict": r["verdict"],
             "learning_curve": _curve_json(r.get("learning_curve"))}
 

@@ -124,24 +124,32 @@ def _best_judged(results: Mapping[str, Any]) -> str | None:
             f"[{v['ci_low'] * 100:.1f}, {v['ci_high'] * 100:.1f}] over {base['label']}")
 
 
+#: how the verdict names a trivial baseline of ``results["trivial"]``
+_FLOOR_WORDS = {"copy the input": "copying the input unchanged"}
+
+
 def _floor_caveat(results: Mapping[str, Any]) -> list[str]:
-    """No arm above answering blindly: the run measures nothing a team can use."""
+    """No arm above answering blindly (the majority label, guessing) or, on free text, above
+    copying the input: the run measures nothing a team can use."""
     labels = (results.get("audit") or {}).get("labels") or {}
     majority, chance = labels.get("majority_rate"), labels.get("chance_rate")
-    rates = [r for r in (majority, chance) if isinstance(r, (int, float))]
-    if not rates:
+    floors = []  # (rate, words)
+    if isinstance(majority, (int, float)):
+        floors.append((majority, f"always answering the majority label ({majority * 100:.1f} points)"))
+    if isinstance(chance, (int, float)):
+        floors.append((chance, f"guessing ({chance * 100:.1f})"))
+    for t in results.get("trivial") or []:
+        if isinstance(t.get("mean"), (int, float)):
+            name = _FLOOR_WORDS.get(t.get("name"), f"the trivial baseline {t.get('name')!r}")
+            floors.append((t["mean"], f"{name} ({t['mean'] * 100:.1f} points)"))
+    if not floors:
         return []
-    floor = max(rates)
+    floor = max(rate for rate, _ in floors)
     lows = [(a.get("quality") or {}).get("ci_low") for a in results["arms"].values()]
     if any(low is not None and low > floor for low in lows):
         return []
-    parts = []
-    if majority is not None:
-        parts.append(f"always answering the majority label ({majority * 100:.1f} points)")
-    if chance is not None:
-        parts.append(f"guessing ({chance * 100:.1f})")
-    return [f"this run cannot decide: no arm beats {' or '.join(parts)} with confidence; "
-            "measure a stronger model before choosing a path"]
+    return [f"this run cannot decide: no arm beats {' or '.join(w for _, w in floors)} with "
+            "confidence; measure a stronger model before choosing a path"]
 
 
 def _data_caveats(audit: Mapping[str, Any]) -> list[str]:

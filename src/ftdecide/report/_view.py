@@ -288,17 +288,24 @@ def _content(value: Any) -> str:
 
 
 def _trivial(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The trivial baselines shown under the arms: majority label and guessing."""
+    """The trivial baselines shown under the arms: majority label and guessing, and on free
+    text copying the input (with its interval)."""
     labels = (results.get("audit") or {}).get("labels") or {}
     rows = []
     if _num(labels.get("majority_rate")) is not None:
         label = labels.get("majority_label")
         how = f"always answers {label!r}" if isinstance(label, str) else \
             "always answers the most common training answer"
-        rows.append({"label": "majority", "how": how, "rate": labels["majority_rate"]})
+        rows.append({"label": "majority", "how": how, "rate": labels["majority_rate"],
+                     "kind": "blind", "ci_low": None, "ci_high": None})
     if _num(labels.get("chance_rate")) is not None:
         rows.append({"label": "guessing", "how": "picks a training label at random",
-                     "rate": labels["chance_rate"]})
+                     "rate": labels["chance_rate"], "kind": "blind", "ci_low": None, "ci_high": None})
+    for t in results.get("trivial") or []:  # free text: copying the input
+        if isinstance(t, Mapping) and _num(t.get("mean")) is not None:
+            rows.append({"label": str(t.get("name") or "trivial"), "how": str(t.get("how") or ""),
+                         "rate": t["mean"], "kind": "copy", "ci_low": _num(t.get("ci_low")),
+                         "ci_high": _num(t.get("ci_high"))})
     return rows
 
 
