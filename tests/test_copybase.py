@@ -151,3 +151,23 @@ def test_the_report_escapes_a_copy_baseline_and_reads_old_results(task, monkeypa
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
     del results["trivial"]  # results.json written before the copy baseline existed
     assert "copy the input" not in render_html(results)
+
+
+def test_assess_from_a_run_whose_arms_only_echo_is_measure_first_at_the_copy_floor(
+        task, monkeypatch):
+    import yaml
+
+    data = compare(task, monkeypatch, echo_last_user, "--metric", "rouge-l", "--json")
+    (task / "answers.yaml").write_text(yaml.safe_dump({
+        "use_case": {"goal": "style"}, "alternatives": {"target_quality": 0.6},
+        "costs": {"model": "openai/gpt-4o-mini-2024-07-18", "examples_available": 500,
+                  "examples_reviewed": 500, "eval_set": True}}))
+    result = CliRunner().invoke(cli, ["assess", "--answers", str(task / "answers.yaml"),
+                                      "--from-run", data["run_id"], "--json",
+                                      "--today", "2026-12-05"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["recommendation"] == "measure-first"
+    deciding = out["reasons"][0]
+    assert deciding["rule"] == "measure-first-at-the-floor"
+    assert "copying the input unchanged" in deciding["text"]

@@ -225,8 +225,8 @@ def _run_floor(results: Mapping[str, Any], arms: Mapping[str, Any], baseline: An
     """What the run says about the floor and the reach of every arm.
 
     The floor is what answering blindly scores: the majority label and chance
-    from the run's audit (categorical answers), or the zero-shot arm (free
-    text). ``beats_floor`` is whether any arm beats it with confidence (its
+    from the run's audit (categorical answers), copying the input unchanged
+    (free text scored against references), else the zero-shot arm. ``beats_floor`` is whether any arm beats it with confidence (its
     interval's lower bound above the floor); the best arm's interval and the
     run's minimum detectable difference tell whether a target is in reach
     and whether "no gain" was measured with enough items.
@@ -255,9 +255,15 @@ def _run_floor(results: Mapping[str, Any], arms: Mapping[str, Any], baseline: An
                                  default=None))
     if baseline in qualities:
         out["baseline_high_measured"] = qualities[baseline][2]
+    copies = [_num(t.get("mean")) for t in results.get("trivial") or []
+              if _num(t.get("mean")) is not None]
     if rates:
         floor = max(rates)
         out.update(trivial_rate=floor, floor_kind="the majority label or chance")
+        out["beats_floor"] = any(lo is not None and lo > floor for _, lo, _, _ in qualities.values())
+    elif copies:  # free text: answering with the input unchanged is the floor
+        floor = max(copies)
+        out.update(trivial_rate=floor, floor_kind="copying the input unchanged")
         out["beats_floor"] = any(lo is not None and lo > floor for _, lo, _, _ in qualities.values())
     elif "zeroshot" in qualities and len(qualities) > 1:
         floor = qualities["zeroshot"][0]
