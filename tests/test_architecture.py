@@ -23,7 +23,7 @@ MAX_LINES = 600
 
 #: Layers from the bottom up; a module may import its own layer's modules and lower layers.
 LAYERS = {
-    "contract": 0,   # ftdecide (public API), providers, options, hookspecs, plugins, errors, paths
+    "contract": 0,   # ftdecide (public API), providers, options, hookspecs, plugins, errors, paths, retries
     "data": 1,
     "pricing": 2,
     "tune": 3,
@@ -36,7 +36,8 @@ LAYERS = {
     "main": 9,       # python -m ftdecide
 }
 CONTRACT = {"ftdecide", "ftdecide._formatting", "ftdecide.providers", "ftdecide.options", "ftdecide.hookspecs",
-            "ftdecide.plugins", "ftdecide.errors", "ftdecide.paths", "ftdecide.examples"}
+            "ftdecide.plugins", "ftdecide.errors", "ftdecide.paths", "ftdecide.examples",
+            "ftdecide.retries"}
 #: What a plugin may import besides the names in ``ftdecide.__all__``.
 PLUGIN_MODULES = {"ftdecide", "ftdecide.providers", "ftdecide.errors", "ftdecide.paths",
                   "ftdecide.options"}

@@ -43,6 +43,7 @@ from ftdecide.providers import (
     Usage,
     content_text,
 )
+from ftdecide.retries import retry_after_seconds
 
 if TYPE_CHECKING:
     import os
@@ -234,6 +235,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "Option",
+    "retry_after_seconds",
     "NotTunableError",
     "PluginError",
     "ProgressCallback",

@@ -87,23 +87,7 @@ def retry_after(exc: BaseException) -> float | None:
     headers = getattr(exc, "litellm_response_headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            import email.utils
-
-            when = email.utils.parsedate_tz(value)
-            if when is None:
-                continue
-            seconds = email.utils.mktime_tz(when) - time.time()
-        return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-    return None
+    return ftdecide.retry_after_seconds(headers, cap=MAX_RETRY_AFTER_S)
 
 
 def backoff(attempt: int, exc: BaseException) -> float:

@@ -103,26 +103,8 @@ def account_of(url: str) -> str:
 
 def retry_after(exc: BaseException) -> float | None:
     """The wait an error response asked for (``retry-after-ms`` or ``retry-after``), seconds."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            import email.utils
-
-            when = email.utils.parsedate_tz(value)
-            if when is None:
-                continue
-            seconds = email.utils.mktime_tz(when) - time.time()
-        if seconds >= 0:
-            return min(seconds, MAX_RETRY_AFTER_S)
-    return None
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return ftdecide.retry_after_seconds(headers, cap=MAX_RETRY_AFTER_S)
 
 
 def backoff(attempt: int, exc: BaseException | None = None) -> float:
