@@ -257,6 +257,9 @@ def test_user_hardware_file_overrides_rate_and_serving_throughput():
     (0.0, 1e-4, 584.0, 1e-6, None, 5_840_000),     # hosted vs self-hosted: cheaper below it
     (584.0, 3e-4, 0.0, 2e-4, None, None),          # dearer per request and a floor: never
     (0.0, 0.0, 0.0, 1e-4, 0, None),                # straight lines, no fixed cost
+    # both self-hosted on the same floor (a tuned arm beside few-shot on one L4): the same
+    # until the baseline outgrows its floor at 584 / 2e-6 = 292M requests, never "from the first"
+    (584.0, 1e-6, 584.0, 2e-6, 292_000_000, None),
 ])
 def test_break_even_with_a_self_hosting_floor(floor_a, cpr_a, floor_b, cpr_b, above, below):
     from ftdecide.compare._economics import compare_costs

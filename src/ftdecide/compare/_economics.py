@@ -117,8 +117,16 @@ def compare_costs(arm: Mapping[str, Any], base: Mapping[str, Any], arm_cpr: floa
         return monthly(a, v) < monthly(b, v) - 1e-12
 
     if not cuts:
-        if cheaper(1.0) or cheaper(far):
+        if cheaper(1.0):
             return {"above": 0, "below": None, "reason": "cheaper from the first request"}
+        if cheaper(far):
+            # equal while both sit on their floors, cheaper once the baseline outgrows its own:
+            # the first volume from which it stays cheaper, not "from the first request"
+            ends = sorted(c[0] / c[1] for c in (a, b) if c[0] > 0 and c[1] > 0)
+            above = next((math.ceil(e) for e in ends if cheaper(e * (1 + 1e-9) + 1)), 0)
+            return {"above": above, "below": None,
+                    "reason": "the same below this volume (both pay their self-hosting floor), "
+                              "cheaper above it"}
         if monthly(a, far) == monthly(b, far):
             return {"above": 0, "below": None,
                     "reason": "costs the same per request, no extra fixed cost"}
