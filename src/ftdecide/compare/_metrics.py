@@ -80,8 +80,6 @@ MetricFunction = Callable[[str, str], float]
 BatchFunction = Callable[[Sequence[tuple[str, str]], Any],
                          "tuple[list[Score], dict[str, Any] | None]"]
 
-_FENCE_LINE = re.compile(r"^\s*(```|~~~)")
-_BULLET = re.compile(r"^(?:[-*+>]|\d+[.)])\s+")
 _EMPHASIS = re.compile(r"^([*_])(.+)\1$")
 _LABEL_PREFIX = re.compile(r"^[^\W\d_][\w-]*(?:[ \t]+[^\W\d_][\w-]*){0,2}[ \t]*:[ \t]*(\S.*)$")
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
@@ -155,19 +153,11 @@ def normalize_text(text: str) -> str:
 
 
 def _first_line(text: str) -> str:
-    """The first non-empty line outside code-fence markers, without bullet or emphasis."""
-    for raw in text.splitlines():
-        if _FENCE_LINE.match(raw):
-            continue
-        line = raw.strip()
-        if not line:
-            continue
-        line = _BULLET.sub("", line, count=1).replace("**", "").replace("__", "").strip()
-        m = _EMPHASIS.match(line)
-        if m:
-            line = m.group(2).strip()
-        return line
-    return ""
+    """The first non-empty line outside code-fence markers, without bullet or emphasis
+    (the data layer's reading, shared with the audit's trivial baselines)."""
+    from ftdecide.data._audit_text import first_line
+
+    return first_line(text)
 
 
 def label_of(text: str, *, strip_prefix: bool = True) -> str:

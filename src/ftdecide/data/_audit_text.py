@@ -105,9 +105,10 @@ def exact_text(text: str) -> str:
             return s
 
 
-def first_line_label(text: str) -> str:
-    """The label ``accuracy`` reads from an *expected* answer: its first non-empty line
-    outside code-fence markers, without a list bullet or emphasis, normalised as ``exact``."""
+def first_line(text: str) -> str:
+    """The first non-empty line outside code-fence markers, without a list bullet or
+    emphasis (as written: not normalised). ``accuracy`` reads its label from it, here and in
+    compare's metric, so the audit's baselines and the metric cannot drift apart."""
     for raw in text.splitlines():
         if _FENCE_LINE.match(raw):
             continue
@@ -118,8 +119,14 @@ def first_line_label(text: str) -> str:
         m = _EMPHASIS.match(line)
         if m:
             line = m.group(2).strip()
-        return exact_text(line)
-    return exact_text("")
+        return line
+    return ""
+
+
+def first_line_label(text: str) -> str:
+    """The label ``accuracy`` reads from an *expected* answer: :func:`first_line`,
+    normalised as ``exact``."""
+    return exact_text(first_line(text))
 
 
 def _reject_constant(name: str) -> Any:
