@@ -152,8 +152,11 @@ def grade_pass_fail(request: dict) -> str:
     return json.dumps({"score": "PASS" if answer == truth else "FAIL", "reason": "checked"})
 
 
-def judged_run(capsys, monkeypatch, *extra) -> tuple[dict, int]:
-    """A compare run scored by the local server as a pass/fail judge; the judge calls it made."""
+def judged_run(capsys, monkeypatch, *extra, port: int = 0) -> tuple[dict, int]:
+    """A compare run scored by the local server as a pass/fail judge; the judge calls it made.
+
+    ``port``: restart the server where a previous run found it (the answer cache is keyed on
+    the server's address); the port used is in ``judged_run.port``."""
     from ftdecide.testing import reply_by_prompt
 
     (compare_cfg := Path("compare.yaml")).write_text(
@@ -162,7 +165,8 @@ def judged_run(capsys, monkeypatch, *extra) -> tuple[dict, int]:
         f"metric: judge\njudge: {{model: openai/{BASE}, scale: pass-fail, "
         "rubric: \"names the feeling of the message\"}\n")
     responder = reply_by_prompt([(r"You grade one answer", grade_pass_fail)], default=mostly_right)
-    with OpenAICompatibleServer(responder=responder, models=(BASE,)) as server:
+    with OpenAICompatibleServer(responder=responder, models=(BASE,), port=port) as server:
+        judged_run.port = server.port
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-assess-runs")
         set_registry(Registry())
@@ -199,7 +203,8 @@ def test_an_uncalibrated_judge_leads_to_measure_first_then_its_labels_decide(tas
     # a person marks the few-shot answers (the baseline's) as the report's Review button saves them
     rows = [f"{i},{'fail' if (999 + i) % 10 == 0 else 'pass'}\n" for i in range(1, 61)]
     Path(labels_file).write_text("id,label\n" + "".join(rows))
-    again, judged = judged_run(capsys, monkeypatch, "--human-labels", labels_file)
+    again, judged = judged_run(capsys, monkeypatch, "--human-labels", labels_file,
+                               port=judged_run.port)
     assert judged == 0  # every answer and judgment from the cache
     assert again["judge"]["calibrated"] is True
     assert again["judge"]["agreement"]["kappa"] == pytest.approx(1.0)

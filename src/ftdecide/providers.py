@@ -352,6 +352,15 @@ class Provider:
         :class:`~ftdecide.UsageError` naming the key and the accepted keys."""
         return parse_options(self.name, self.options, given, scope=scope)
 
+    def endpoint(self) -> str | None:
+        """Where this provider sends calls when that is not its own default service: a
+        self-hosted server's base URL (credentials and query left out), else None.
+
+        It is part of compare's answer cache key, so answers one server gave for a model
+        name never stand in for another server's under the same name (vLLM and llama.cpp
+        both serving ``llama-3.2-1b``, say)."""
+        return None
+
     def model_available(self, model: str) -> bool | None:
         """Whether the (fine-tuned) model ``model`` can still answer: False when the provider
         says it is gone (deleted, its base shut down), None when that cannot be told. A

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from ftdecide.compare._config import CompareConfig
 from ftdecide.compare._runner import Call, predicted_cost
-from ftdecide.compare._runstore import call_key
+from ftdecide.compare._runstore import call_key, endpoint_of
 from ftdecide.data import _prompts as strategies
 from ftdecide.errors import DataError, UsageError
 from ftdecide.pricing import _costs as costs
@@ -195,6 +195,7 @@ def plan_calls(plans: Mapping[str, ArmPlan], config: CompareConfig) -> list[Call
                 least = predicted_cost(prompt_tokens, 0, prices.input, prices.output)
             calls.append(Call(arm=arm, item=item_id, provider=plan.provider, model=info.id,
                               messages=messages, params=params,
-                              key=call_key(info.provider, info.id, messages, params),
+                              key=call_key(info.provider, info.id, messages, params,
+                                           endpoint_of(plan.provider)),
                               predicted_cost_usd=predicted, info=info, min_cost_usd=least))
     return calls

@@ -32,7 +32,7 @@ from ftdecide.compare._judge import (
 )
 from ftdecide.compare._metrics import Score
 from ftdecide.compare._runner import Call, Runner, RunOutcome, predicted_cost
-from ftdecide.compare._runstore import RunStore, call_key
+from ftdecide.compare._runstore import RunStore, call_key, endpoint_of
 
 POINT = "judge:"
 PAIR = "judge-pair:"
@@ -88,7 +88,7 @@ def _call(plan: JudgePlan, arm: str, item: str, messages: list[dict[str, str]],
         least = predicted_cost(n, 0, prices.input, prices.output)
     return Call(arm=arm, item=item, provider=plan.provider, model=plan.info.id, messages=messages,
                 params=plan.params, key=call_key(plan.info.provider, plan.info.id, messages,
-                                                 plan.params),
+                                                 plan.params, endpoint_of(plan.provider)),
                 predicted_cost_usd=predicted, info=plan.info, min_cost_usd=least)
 
 

@@ -169,8 +169,8 @@ def audit_items(config: CompareConfig, prep: Prepared) -> dict[str, Any]:
         prep.items = [item for item in prep.items if item.id not in drop]
         found["excluded"] = sorted(drop, key=int)
         if not prep.items:
-            raise DataError(f"{config.eval}: every eval item also occurs in the training set, so "
-                            "nothing is left to score", path=config.eval,
+            raise DataError("every eval item also occurs in the training set, so nothing is "
+                            "left to score", path=config.eval,
                             hint="use an eval set held out from the training data")
         # the trivial baselines of the items that are scored, not of the whole file
         from ftdecide.data._prompts import split_example

@@ -106,12 +106,25 @@ def new_run_id() -> str:
     return f"cmp-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d}-{secrets.token_hex(3)}"
 
 
+def endpoint_of(provider: Any) -> str | None:
+    """The provider's self-hosted server address, for the cache key (None for its own service,
+    and for providers written before :meth:`Provider.endpoint` existed)."""
+    method = getattr(provider, "endpoint", None)
+    return method() if callable(method) else None
+
+
 def call_key(provider: str, model: str, messages: Sequence[Mapping[str, Any]],
-             params: Mapping[str, Any]) -> str:
-    """The cache key: sha256 of the canonical JSON of everything that shapes the answer."""
-    blob = json.dumps({"provider": provider, "model": model, "messages": list(messages),
-                       "params": dict(params)}, sort_keys=True, ensure_ascii=False,
-                      separators=(",", ":"))
+             params: Mapping[str, Any], endpoint: str | None = None) -> str:
+    """The cache key: sha256 of the canonical JSON of everything that shapes the answer.
+
+    ``endpoint`` (a self-hosted server's address, :meth:`Provider.endpoint`) is part of it
+    only when there is one, so the keys of calls to a provider's own service are unchanged.
+    """
+    shape: dict[str, Any] = {"provider": provider, "model": model, "messages": list(messages),
+                             "params": dict(params)}
+    if endpoint:
+        shape["endpoint"] = endpoint
+    blob = json.dumps(shape, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

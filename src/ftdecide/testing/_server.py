@@ -151,7 +151,12 @@ class OpenAICompatibleServer:
         encoding: str = "o200k_base",
         cached_tokens: int | Callable[[Mapping[str, Any]], int] = 0,
         models: Sequence[str] = ("gpt-4o-mini-2024-07-18",),
+        port: int = 0,
     ) -> None:
+        #: 0 picks a free port; a fixed one lets a test restart "the same server" (compare
+        #: keys its answer cache on the server's address, as a user's re-run against their
+        #: engine would find it)
+        self.port_wanted = port
         self.responder: Responder = responder or echo_last_user
         self.encoding = encoding
         self.cached_tokens = cached_tokens
@@ -203,7 +208,7 @@ class OpenAICompatibleServer:
         if self._httpd is not None:
             return self
         self._stopping.clear()
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        httpd = _HTTPServer(("127.0.0.1", self.port_wanted), _Handler)
         httpd.owner = self
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},

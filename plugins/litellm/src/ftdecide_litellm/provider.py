@@ -64,6 +64,14 @@ class LiteLLMProvider(ftdecide.Provider):
         """The constructor's ``api_base``, else ``FTDECIDE_LITELLM_API_BASE``, else None."""
         return self._api_base or (os.environ.get(API_BASE_ENV, "").strip() or None)
 
+    def endpoint(self) -> str | None:
+        """The ``api_base`` calls go to (without credentials), else None: compare keys its
+        answer cache on it, so two servers never share answers."""
+        from ftdecide_litellm.calls import display_url
+
+        base = self.api_base
+        return display_url(base).rstrip("/") if base else None
+
     # -- catalog ---------------------------------------------------------------------
     def catalog(self) -> list[ftdecide.ModelInfo]:
         """LiteLLM's chat models with their prices and context limits (none tunable);

@@ -70,6 +70,12 @@ class OpenAIProvider(shared.SDKProvider):
         """The constructor's ``base_url``, else ``OPENAI_BASE_URL``, else ``None`` (OpenAI)."""
         return self._base_url or shared.env(BASE_URL_ENV)
 
+    def endpoint(self) -> str | None:
+        """The self-hosted server behind ``base_url`` (without credentials), else None:
+        compare keys its answer cache on it, so two servers never share answers."""
+        url = self.base_url
+        return shared.account_of(url) if url else None
+
     # -- catalog ---------------------------------------------------------------
     def catalog(self) -> list[ftdecide.ModelInfo]:
         return shared.package_catalog("ftdecide_openai", self.name)
