@@ -29,3 +29,14 @@ def test_an_http_date_is_the_seconds_until_it_and_a_past_date_asks_nothing():
     assert 25 <= retry_after_seconds({"retry-after": later}, cap=60.0) <= 30
     earlier = email.utils.formatdate(time.time() - 30, usegmt=True)
     assert retry_after_seconds({"retry-after": earlier}, cap=60.0) is None
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://user:key@host.example:8000/v1?api-key=s3cret#x", "https://host.example:8000/v1"),
+    ("http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/v1/"),
+    ("not a url", "not a url"),
+])
+def test_a_server_address_is_named_without_its_credentials(url, shown):
+    from ftdecide import url_without_credentials
+
+    assert url_without_credentials(url) == shown

@@ -44,6 +44,7 @@ from ftdecide.providers import (
     content_text,
 )
 from ftdecide.retries import retry_after_seconds
+from ftdecide.urls import url_without_credentials
 
 if TYPE_CHECKING:
     import os
@@ -236,6 +237,7 @@ __all__ = [
     "ModelInfo",
     "Option",
     "retry_after_seconds",
+    "url_without_credentials",
     "NotTunableError",
     "PluginError",
     "ProgressCallback",

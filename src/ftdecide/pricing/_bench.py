@@ -93,11 +93,6 @@ def bench_serve(provider: Any, info: ModelInfo, prompts: Sequence[Any], *, hardw
 
 def _without_credentials(url: str | None) -> str | None:
     """A server address fit to store: no user:password, no query string."""
-    if not url:
-        return None
-    from urllib.parse import urlsplit, urlunsplit
+    from ftdecide.urls import url_without_credentials
 
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return url_without_credentials(url) if url else None

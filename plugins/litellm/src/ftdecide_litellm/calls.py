@@ -73,13 +73,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 def display_url(url: str) -> str:
     """``url`` without credentials or query (``https://user:pw@host/v1?key=…`` → ``https://host/v1``)."""
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) if host else url
+    return ftdecide.url_without_credentials(url)
 
 
 def retry_after(exc: BaseException) -> float | None:

@@ -90,13 +90,7 @@ def digest(secret: str | None) -> str | None:
 
 def account_of(url: str) -> str:
     """``url`` without credentials, query or trailing slash: where files live (for the upload log)."""
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return ftdecide.url_without_credentials(url).rstrip("/")
 
 
 # -- retries ---------------------------------------------------------------------------
