@@ -37,7 +37,7 @@ LAYERS = {
 }
 CONTRACT = {"ftdecide", "ftdecide._formatting", "ftdecide.providers", "ftdecide.options", "ftdecide.hookspecs",
             "ftdecide.plugins", "ftdecide.errors", "ftdecide.paths", "ftdecide.examples",
-            "ftdecide.retries", "ftdecide.urls"}
+            "ftdecide.retries", "ftdecide.urls", "ftdecide.epochs"}
 #: What a plugin may import besides the names in ``ftdecide.__all__``.
 PLUGIN_MODULES = {"ftdecide", "ftdecide.providers", "ftdecide.errors", "ftdecide.paths",
                   "ftdecide.options"}

@@ -17,6 +17,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from ftdecide import paths
+from ftdecide.epochs import cookbook_epochs
 from ftdecide.errors import (
     AuthenticationError,
     DataError,
@@ -236,6 +237,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "Option",
+    "cookbook_epochs",
     "retry_after_seconds",
     "url_without_credentials",
     "NotTunableError",

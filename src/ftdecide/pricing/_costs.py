@@ -20,13 +20,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ftdecide.epochs import cookbook_epochs
 from ftdecide.providers import ModelInfo, Usage
-
-TARGET_EPOCHS = 3
-MIN_TARGET_EXAMPLES = 100
-MAX_TARGET_EXAMPLES = 25_000
-MIN_DEFAULT_EPOCHS = 1
-MAX_DEFAULT_EPOCHS = 25
 
 HOURS_PER_MONTH = 730.0  # 8760 / 12, what cloud price pages use
 DAYS_PER_MONTH = 365.25 / 12
@@ -34,15 +29,8 @@ DEFAULT_HORIZON_MONTHS = 12.0
 
 
 def default_epochs(n_examples: int) -> int:
-    """The cookbook's epoch rule for ``n_examples`` training examples."""
-    if n_examples <= 0:
-        return TARGET_EPOCHS
-    epochs = TARGET_EPOCHS
-    if n_examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
-        epochs = min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // n_examples)
-    elif n_examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
-        epochs = max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n_examples)
-    return epochs
+    """The cookbook's epoch rule for ``n_examples`` training examples (:mod:`ftdecide.epochs`)."""
+    return cookbook_epochs(n_examples)
 
 
 def billed_tokens(capped_tokens_per_epoch: int, epochs: int) -> int:

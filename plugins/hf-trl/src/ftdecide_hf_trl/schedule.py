@@ -31,13 +31,11 @@ import math
 import re
 from typing import Any
 
+import ftdecide
 from ftdecide.errors import UsageError
 
-# The cookbook's epoch rule, as ftdecide's core prices OpenAI jobs (the same constants).
-TARGET_EPOCHS = 3
-MIN_TARGET_EXAMPLES = 100
-MAX_TARGET_EXAMPLES = 25_000
-MIN_EPOCHS = 1
+# The cookbook's most epochs (its rule is ftdecide.cookbook_epochs); it also caps how many epochs
+# a short run may take to reach its step floor.
 MAX_EPOCHS = 25
 
 MIN_STEPS = 30
@@ -63,15 +61,9 @@ as it was and its verdict says underfit, which is what such a run is."""
 
 
 def cookbook_epochs(examples: int) -> int:
-    """3 epochs, raised for tiny sets (at least 100 examples seen) and lowered for huge ones."""
-    if examples <= 0:
-        return TARGET_EPOCHS
-    epochs = TARGET_EPOCHS
-    if examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
-        epochs = min(MAX_EPOCHS, MIN_TARGET_EXAMPLES // examples)
-    elif examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
-        epochs = max(MIN_EPOCHS, MAX_TARGET_EXAMPLES // examples)
-    return epochs
+    """3 epochs, raised for tiny sets (at least 100 examples seen) and lowered for huge ones:
+    the core's rule (``ftdecide.cookbook_epochs``), so the estimate prices this run."""
+    return ftdecide.cookbook_epochs(examples)
 
 
 def learning_rate_for(parameters: int | None) -> float:
