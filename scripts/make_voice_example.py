@@ -31,7 +31,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -595,27 +594,10 @@ def render(seed: int) -> tuple[dict[str, str], str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: the bundled example)")
-    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files in --out differ")
-    ap.add_argument("--quiet", action="store_true", help="do not print the tables")
-    args = ap.parse_args(argv)
+    from example_cli import main as run
 
-    files, stats = render(args.seed)
-    if args.check:
-        stale = [n for n, text in files.items()
-                 if not (args.out / n).exists() or (args.out / n).read_bytes() != text.encode("utf-8")]
-        if stale:
-            print("stale: " + ", ".join(stale), file=sys.stderr)
-            return 1
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (args.out / name).write_bytes(text.encode("utf-8"))
-    if not args.quiet:
-        print(stats, end="")
-    return 0
+    return run(argv, description=__doc__.split("\n\n")[0], seed=SEED, out=DEFAULT_OUT,
+               render=render, tables="tables")
 
 
 if __name__ == "__main__":
